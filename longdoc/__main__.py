@@ -1,0 +1,5 @@
+"""`python -m longdoc` runs the command-line tool."""
+
+from longdoc.cli import main
+
+main()

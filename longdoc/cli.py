@@ -1,0 +1,212 @@
+"""The `longdoc` command line: parse, call one library function, render; the only error boundary."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+
+from longdoc import __version__, render
+from longdoc.chunking import ChunkConfig, chunk_document
+from longdoc.console import advance, progress, stderr, warn
+from longdoc.document import Document
+from longdoc.errors import LongdocError, NotBuiltYet
+from longdoc.ingest import read_document
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Summarize, question and translate documents far longer than a model's context, offline.",
+)
+
+_debug = os.environ.get("LONGDOC_DEBUG", "") not in ("", "0")
+
+FileArg = Annotated[
+    Optional[str], typer.Argument(help="A PDF, text, Markdown or HTML file; '-' or omitted reads stdin.", show_default=False)
+]
+EncodingOpt = Annotated[
+    Optional[str], typer.Option("--encoding", help="Text encoding of the input (default: detected).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+EmbedderOpt = Annotated[
+    Optional[Path], typer.Option("--embedder", help="A local sentence-transformers model directory.")
+]
+RebuildOpt = Annotated[bool, typer.Option("--rebuild", help="Ignore the cached index and build it again.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"longdoc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    global _debug
+    _debug = _debug or debug
+
+
+def _load(file: str | None, encoding: str | None) -> Document:
+    """Read the document named on the command line, or stdin when it is '-' or omitted and piped."""
+    if file is None:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise typer.BadParameter("give a FILE, or '-' / a pipe for stdin", param_hint="FILE")
+        file = "-"
+    document = read_document(file, encoding=encoding)
+    for message in document.warnings:
+        warn(message)
+    return document
+
+
+@app.command()
+def chunk(
+    file: FileArg = None,
+    size: Annotated[int, typer.Option("--size", min=8, help="Chunk size in tokens (cl100k).")] = ChunkConfig.size,
+    overlap: Annotated[int, typer.Option("--overlap", min=0, help="Tokens shared by neighbouring chunks.")] = ChunkConfig.overlap,
+    as_json: JsonOpt = False,
+    encoding: EncodingOpt = None,
+) -> None:
+    """Split a document into token-counted chunks with page and line spans."""
+    if overlap >= size:
+        raise typer.BadParameter(f"must be smaller than --size ({size})", param_hint="--overlap")
+    document = _load(file, encoding)
+    chunks = chunk_document(document, ChunkConfig(size=size, overlap=overlap))
+    render.chunks(document, chunks, as_json)
+
+
+@app.command()
+def index(
+    files: Annotated[Optional[list[str]], typer.Argument(help="Documents to index; '-' reads stdin.", show_default=False)] = None,
+    embedder_path: EmbedderOpt = None,
+    rebuild: RebuildOpt = False,
+    as_json: JsonOpt = False,
+    encoding: EncodingOpt = None,
+) -> None:
+    """Build (or reuse) the external memory of documents: embeddings, FAISS and BM25 indexes."""
+    embedder = _embedder(embedder_path)
+    for file in files or [None]:
+        started = time.perf_counter()
+        document = _load(file, encoding)
+        memory, cached = _open_memory(document, embedder, rebuild)
+        render.indexed(document, memory, cached, time.perf_counter() - started, as_json)
+
+
+@app.command()
+def search(
+    file: Annotated[str, typer.Argument(help="The document to search; '-' reads stdin.", show_default=False)],
+    query: Annotated[str, typer.Argument(help="What to look for, in your own words.", show_default=False)],
+    k: Annotated[int, typer.Option("-k", "--top", min=1, help="How many chunks to show.")] = 5,
+    embedder_path: EmbedderOpt = None,
+    rebuild: RebuildOpt = False,
+    as_json: JsonOpt = False,
+    encoding: EncodingOpt = None,
+) -> None:
+    """Find the chunks of a document that best match a query (no language model needed)."""
+    if not query.strip():
+        raise typer.BadParameter("the query is empty", param_hint="QUERY")
+    started = time.perf_counter()
+    document = _load(file, encoding)
+    embedder = _embedder(embedder_path)
+    memory, cached = _open_memory(document, embedder, rebuild)
+    hits = memory.search(query, k=k)
+    render.hits(document, query, hits, cached, time.perf_counter() - started, as_json)
+
+
+@app.command()
+def summarize(file: FileArg = None) -> None:
+    """Summarize a document of any length (hierarchical map-reduce through the local model)."""
+    raise NotBuiltYet("summarize is not built yet; `longdoc search FILE QUERY` works today")
+
+
+@app.command()
+def ask(
+    file: Annotated[str, typer.Argument(help="The document; '-' reads stdin.", show_default=False)],
+    question: Annotated[str, typer.Argument(help="Your question.", show_default=False)],
+) -> None:
+    """Answer a question about a document, citing the pages the answer comes from."""
+    if not question.strip():
+        raise typer.BadParameter("the question is empty", param_hint="QUESTION")
+    raise NotBuiltYet("ask is not built yet; `longdoc search FILE QUERY` finds the passages meanwhile")
+
+
+@app.command()
+def translate(
+    file: FileArg = None,
+    src: Annotated[str, typer.Option("--src", help="Source language (zh, en or auto).")] = "auto",
+    tgt: Annotated[str, typer.Option("--tgt", help="Target language.")] = "en",
+) -> None:
+    """Translate a document paragraph by paragraph, keeping its layout and terminology."""
+    raise NotBuiltYet("translate is not built yet")
+
+
+def _embedder(path: Path | None):  # type: ignore[no-untyped-def]
+    from longdoc.memory.embedder import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(path)
+
+
+def _open_memory(document: Document, embedder, rebuild: bool):  # type: ignore[no-untyped-def]
+    """Load the document's index from the cache or build it, with a progress bar while embedding."""
+    from longdoc.memory.index import open_memory
+    from longdoc.memory.store import default_home
+
+    home = Path(os.environ.get("LONGDOC_HOME") or default_home())
+    with progress(f"indexing {document.source}", total=None) as bar:
+
+        def on_progress(done: int, total: int | None = None) -> None:
+            if total is not None:
+                bar.update(bar.task_ids[0], total=total)
+            advance(bar, done)
+
+        return open_memory(document, embedder, home=home, rebuild=rebuild, on_progress=on_progress)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line and return its exit code; every error becomes one line on stderr."""
+    try:
+        code = app(args=argv, prog_name="longdoc", standalone_mode=False)
+        return code if isinstance(code, int) else 0
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        stderr.print("longdoc: interrupted; finished work is kept in the cache", markup=False)
+        return 130
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.ClickException as usage:
+        usage.show(file=sys.stderr)
+        return usage.exit_code
+    except LongdocError as error:
+        if _debug:
+            traceback.print_exc()
+        stderr.print(f"longdoc: error: {error}", markup=False, style="red")
+        return error.exit_code
+    except BrokenPipeError:
+        # The reader of our stdout went away (`| head`): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as error:  # noqa: BLE001 - the boundary: no traceback unless asked for
+        if _debug:
+            traceback.print_exc()
+        stderr.print(
+            f"longdoc: internal error: {type(error).__name__}: {error} (run with --debug for details)",
+            markup=False,
+            style="red",
+        )
+        return 1
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())

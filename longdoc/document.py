@@ -1,0 +1,65 @@
+"""The document model every stage shares: a document is a sequence of numbered pages of text."""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+
+# Pages are joined with a blank line so paragraph splitting never glues two pages together.
+PAGE_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a document; text files have a single page unless they contain form feeds."""
+
+    number: int  # 1-based, as a reader would cite it
+    text: str
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document read from a file or stdin, with its pages in order."""
+
+    source: str  # the path as given, or "<stdin>"
+    pages: tuple[Page, ...]
+    kind: str = "text"  # "text", "pdf", "html" or "markdown"
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    @cached_property
+    def text(self) -> str:
+        """All pages joined; chunk offsets index into this string."""
+        return PAGE_SEPARATOR.join(page.text for page in self.pages)
+
+    @cached_property
+    def page_starts(self) -> tuple[int, ...]:
+        """Character offset in `text` where each page begins."""
+        starts, offset = [], 0
+        for page in self.pages:
+            starts.append(offset)
+            offset += len(page.text) + len(PAGE_SEPARATOR)
+        return tuple(starts)
+
+    @cached_property
+    def content_hash(self) -> str:
+        """sha256 of the text and page layout: equal documents share caches, whatever their source."""
+        digest = hashlib.sha256()
+        for page in self.pages:
+            digest.update(f"{page.number}:{len(page.text)}\n".encode())
+            digest.update(page.text.encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
+
+    def page_at(self, offset: int) -> int:
+        """Number of the page holding character `offset` of `text`."""
+        index = bisect.bisect_right(self.page_starts, offset) - 1
+        return self.pages[max(index, 0)].number
+
+    @cached_property
+    def _newlines(self) -> tuple[int, ...]:
+        return tuple(i for i, char in enumerate(self.text) if char == "\n")
+
+    def line_at(self, offset: int) -> int:
+        """1-based line number of character `offset` of `text`."""
+        return bisect.bisect_left(self._newlines, offset) + 1

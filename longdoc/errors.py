@@ -1,0 +1,96 @@
+"""Errors longdoc raises, each carrying the exit code the CLI returns for it.
+
+LongdocError                    1  anything else the library reports
+├── InputError                     problems with what the user gave us
+│   ├── InputNotFound           3  no such file
+│   ├── InputIsDirectory        4  a directory where a document was expected
+│   ├── InputUnreadable         5  permission denied or an I/O error while reading
+│   ├── BinaryInput             6  binary data or a format we do not read (images, archives, ...)
+│   ├── EmptyInput              7  nothing but whitespace
+│   ├── EncryptedPdf            8  a PDF that the empty password does not open
+│   ├── NoTextLayer             9  a PDF with pages but no extractable text (needs OCR)
+│   ├── CorruptInput           10  a damaged PDF with no readable page, or a PDF that parses too slowly
+│   └── DecodeError            11  text that the requested encoding cannot decode
+├── ModelError                 12  embedding or language model could not be loaded or run
+└── NotBuiltYet                13  a command whose capability has not landed yet
+
+Typer's usage errors exit 2 and Ctrl-C exits 130; neither is a LongdocError.
+"""
+
+from __future__ import annotations
+
+
+class LongdocError(Exception):
+    """Base class: a one-line message for the user and the process exit code."""
+
+    exit_code: int = 1
+
+
+class InputError(LongdocError):
+    """The input document cannot be used as given."""
+
+
+class InputNotFound(InputError):
+    """The path does not exist."""
+
+    exit_code = 3
+
+
+class InputIsDirectory(InputError):
+    """The path is a directory."""
+
+    exit_code = 4
+
+
+class InputUnreadable(InputError):
+    """The file exists but cannot be read."""
+
+    exit_code = 5
+
+
+class BinaryInput(InputError):
+    """The bytes are not text, nor a format longdoc reads."""
+
+    exit_code = 6
+
+
+class EmptyInput(InputError):
+    """The document has no text."""
+
+    exit_code = 7
+
+
+class EncryptedPdf(InputError):
+    """The PDF is encrypted with a password we do not have."""
+
+    exit_code = 8
+
+
+class NoTextLayer(InputError):
+    """The PDF has pages but no text layer."""
+
+    exit_code = 9
+
+
+class CorruptInput(InputError):
+    """The document is damaged beyond reading."""
+
+    exit_code = 10
+
+
+class DecodeError(InputError):
+    """The text cannot be decoded with the requested encoding."""
+
+    exit_code = 11
+
+
+class ModelError(LongdocError):
+    """A model could not be loaded or run."""
+
+    exit_code = 12
+
+
+class NotBuiltYet(LongdocError):
+    """The command exists but its capability has not been built yet."""
+
+    exit_code = 13

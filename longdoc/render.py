@@ -1,0 +1,65 @@
+"""Results as the user sees them on stdout: plain text for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from longdoc.chunking import Chunk
+from longdoc.console import emit
+from longdoc.document import Document
+
+if TYPE_CHECKING:
+    from longdoc.memory.index import DocumentMemory, Hit
+
+
+def _json(payload: object) -> None:
+    # ensure_ascii keeps control characters and odd code points escaped: safe for any terminal.
+    sys.stdout.write(json.dumps(payload, ensure_ascii=True) + "\n")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def chunks(document: Document, items: Sequence[Chunk], as_json: bool) -> None:
+    """Print chunks: JSON lines, or a header and the text of each."""
+    for chunk in items:
+        if as_json:
+            _json({"source": document.source, **chunk.to_dict()})
+        else:
+            emit(f"## chunk {chunk.index} · {chunk.location(document.kind)} · {chunk.tokens} tokens")
+            emit(chunk.text)
+            emit()
+
+
+def indexed(document: Document, memory: DocumentMemory, cached: bool, seconds: float, as_json: bool) -> None:
+    """Print what `index` did for one document."""
+    count = len(memory.chunks)
+    if as_json:
+        _json({"source": document.source, "chunks": count, "cached": cached, "seconds": round(seconds, 3)})
+        return
+    how = "reused cached index" if cached else "built index"
+    emit(f"{document.source}: {how}, {count} chunks, {seconds:.1f}s")
+
+
+def hits(document: Document, query: str, found: Sequence[Hit], cached: bool, seconds: float, as_json: bool) -> None:
+    """Print search hits best first, each with where it is in the document and its score."""
+    if as_json:
+        _json(
+            {
+                "source": document.source,
+                "query": query,
+                "cached_index": cached,
+                "seconds": round(seconds, 3),
+                "hits": [{"rank": hit.rank, "score": hit.score, "dense": hit.dense, "lexical": hit.lexical,
+                          "location": hit.chunk.location(document.kind), **hit.chunk.to_dict()} for hit in found],
+            }
+        )
+        return
+    for hit in found:
+        emit(f"[{hit.rank}] {document.source} {hit.chunk.location(document.kind)} (score {hit.score:.3f})")
+        emit(f"    {_one_line(hit.chunk.text)}")
+        emit()
