@@ -9,7 +9,6 @@ import traceback
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 
 from longdoc import __version__, render
@@ -177,16 +176,20 @@ def _open_memory(document: Document, embedder, rebuild: bool):  # type: ignore[n
 def run(argv: list[str] | None = None) -> int:
     """Run the command line and return its exit code; every error becomes one line on stderr."""
     try:
-        code = app(args=argv, prog_name="longdoc", standalone_mode=False)
-        return code if isinstance(code, int) else 0
-    except (KeyboardInterrupt, click.exceptions.Abort):
+        # Invoke the command ourselves rather than through Typer's main(), which would turn Ctrl-C
+        # and a closed pipe into exit codes before we could report them our way.
+        command = typer.main.get_command(app)
+        with command.make_context("longdoc", list(sys.argv[1:] if argv is None else argv)) as context:
+            command.invoke(context)
+        return 0
+    except (KeyboardInterrupt, typer.Abort):
         stderr.print("longdoc: interrupted; finished work is kept in the cache", markup=False)
         return 130
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         return done.exit_code
-    except click.ClickException as usage:
-        usage.show(file=sys.stderr)
-        return usage.exit_code
+    except typer.TyperException as usage:  # Typer's usage errors: they print themselves like click's
+        usage.show(file=sys.stderr)  # type: ignore[attr-defined]
+        return usage.exit_code  # type: ignore[attr-defined]
     except LongdocError as error:
         if _debug:
             traceback.print_exc()

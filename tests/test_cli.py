@@ -1,0 +1,231 @@
+"""The command line as a user meets it: exit codes, one-line errors, stdout/stderr, stdin, JSON."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from longdoc import __version__, cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class FakeEmbedder:
+    """Hashed bag of words: deterministic, instant, and good enough to find shared words."""
+
+    id = "fake-bow-64"
+    max_tokens = 256
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + len(re.findall(r"[\u4e00-\u9fff]", text))
+
+    def embed(self, texts, on_progress=None):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        vectors = np.zeros((len(texts), 64), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                vectors[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1.0
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+        if on_progress:
+            on_progress(len(texts))
+        return vectors
+
+
+@pytest.fixture
+def embedder(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
+    fake = FakeEmbedder()
+    monkeypatch.setattr(cli, "_embedder", lambda path: fake)
+    return fake
+
+
+def _stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+
+def _longdoc(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    """Run the real console entry point in a fresh process, as a shell user would."""
+    return subprocess.run([sys.executable, "-m", "longdoc", *args], input=stdin, capture_output=True, cwd=ROOT, timeout=120)
+
+
+LEDGER = "\n\n".join(
+    f"Entry {n}. The keeper wrote that the tide was {n % 5} feet and the lamp burned {n * 3} hours." for n in range(60)
+) + "\n\nThe brass key to the lamp room hangs behind the chart cabinet in the north office.\n"
+
+
+def test_version() -> None:
+    result = _longdoc("--version")
+    assert result.returncode == 0
+    assert result.stdout.decode().strip() == f"longdoc {__version__}"
+
+
+def test_help_lists_every_command() -> None:
+    result = _longdoc("--help")
+    assert result.returncode == 0
+    for command in ("summarize", "ask", "translate", "index", "search", "chunk"):
+        assert command in result.stdout.decode()
+
+
+def test_chunk_json_lines_describe_each_chunk(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "ledger.txt"
+    path.write_text(LEDGER)
+    assert cli.run(["chunk", str(path), "--size", "40", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) > 5
+    text = path.read_text()
+    for row in rows:
+        assert row["tokens"] <= 40
+        assert text[row["start"] : row["end"]] == row["text"]
+        assert row["source"] == str(path)
+
+
+def test_chunk_reads_stdin_with_dash_or_when_piped(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["chunk", "-"], ["chunk"]):
+        _stdin(monkeypatch, "第一段。第二段！\n\n第三段？".encode("gb18030"))
+        assert cli.run(argv) == 0
+        out = capsys.readouterr().out
+        assert "第一段。第二段！" in out and "第三段？" in out
+
+
+def test_no_file_and_a_terminal_on_stdin_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    assert cli.run(["chunk"]) == 2
+    assert "FILE" in capsys.readouterr().err
+
+
+def test_document_text_never_reaches_the_terminal_as_escapes_or_markup(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "evil.txt"
+    path.write_text("Normal words. \x1b[2J\x1b]0;pwned\x07 [bold red]not markup[/] \u202etxt.exe end.")
+    assert cli.run(["chunk", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "[bold red]not markup[/]" in out
+
+
+@pytest.mark.parametrize(
+    "name, content, code",
+    [
+        ("missing.txt", None, 3),
+        ("folder", "dir", 4),
+        ("blob.bin", bytes(range(256)) * 8, 6),
+        ("picture.txt", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, 6),
+        ("blank.txt", b"  \n\n \t\n", 7),
+        ("broken.pdf", b"%PDF-1.7\n1 0 obj <<", 10),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr_with_its_own_exit_code(tmp_path: Path, name: str, content: object, code: int) -> None:
+    path = tmp_path / name
+    if content == "dir":
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    result = _longdoc("chunk", str(path))
+    err = result.stderr.decode()
+    assert result.returncode == code, err
+    assert result.stdout == b""
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("longdoc: error:")
+
+
+def test_an_encoding_that_cannot_decode_the_file_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "zh.txt"
+    path.write_bytes("中文文本，用的是 UTF-8。".encode())
+    result = _longdoc("chunk", str(path), "--encoding", "ascii")
+    assert result.returncode == 11
+    assert "ascii" in result.stderr.decode()
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    result = _longdoc("--debug", "chunk", str(tmp_path / "missing.txt"))
+    assert result.returncode == 3
+    assert "Traceback" in result.stderr.decode()
+
+
+def test_empty_query_and_question_are_usage_errors(tmp_path: Path) -> None:
+    path = tmp_path / "doc.txt"
+    path.write_text(LEDGER)
+    assert _longdoc("search", str(path), "  ").returncode == 2
+    assert _longdoc("ask", str(path), "").returncode == 2
+
+
+def test_commands_not_built_yet_say_so() -> None:
+    result = _longdoc("summarize", "samples/minutes.txt")
+    assert result.returncode == 13
+    assert "not built yet" in result.stderr.decode()
+
+
+def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "read_document", interrupted)
+    assert cli.run(["chunk", str(tmp_path / "any.txt")]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "long.txt"
+    path.write_text(LEDGER * 40)
+    result = subprocess.run(
+        f"{sys.executable} -m longdoc chunk {path} | head -n 1", shell=True, capture_output=True, cwd=ROOT, timeout=120
+    )
+    assert result.stdout.decode().startswith("## chunk 0")
+    assert result.stderr == b""
+
+
+def test_search_finds_the_passage_and_cites_where_it_is(tmp_path: Path, embedder: FakeEmbedder, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "ledger.txt"
+    path.write_text(LEDGER)
+    assert cli.run(["search", str(path), "where is the brass key of the lamp room", "-k", "3"]) == 0
+    out = capsys.readouterr().out
+    first = out.split("\n\n")[0]
+    assert first.startswith(f"[1] {path} line")
+    assert "brass key to the lamp room" in first
+
+
+def test_search_json_and_the_second_run_reuses_the_index(tmp_path: Path, embedder: FakeEmbedder, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "ledger.txt"
+    path.write_text(LEDGER)
+    assert cli.run(["search", str(path), "brass key", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert cli.run(["search", str(path), "brass key", "--json"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert (first["cached_index"], second["cached_index"]) == (False, True)
+    assert embedder.calls == 3  # chunks once, then one query embedding per search
+    assert second["hits"][0]["text"] == first["hits"][0]["text"]
+    assert "brass key" in second["hits"][0]["text"]
+    assert {"rank", "score", "location", "page_start", "line_start", "start", "end"} <= set(second["hits"][0])
+
+
+def test_index_reports_each_file(tmp_path: Path, embedder: FakeEmbedder, capsys: pytest.CaptureFixture[str]) -> None:
+    paths = [tmp_path / "a.txt", tmp_path / "b.txt"]
+    for path in paths:
+        path.write_text(LEDGER + path.name)
+    assert cli.run(["index", *map(str, paths)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == list(map(str, paths))
+    assert all("built index" in line for line in lines)
+    assert cli.run(["index", str(paths[0])]) == 0
+    assert "reused cached index" in capsys.readouterr().out
+
+
+def test_readme_commands_are_what_ci_runs() -> None:
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"```(?:sh|bash)\n(.+?)\n```", readme, flags=re.S)[:2]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert len(commands) == 2
+    assert all(command.strip() in ci for command in commands)
