@@ -1,0 +1,173 @@
+"""A document's searchable memory: chunks, a FAISS dense index and BM25, with hybrid search."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from longdoc.chunking import Chunk, ChunkConfig, chunk_document
+from longdoc.console import warn
+from longdoc.document import Document
+from longdoc.errors import ModelError
+from longdoc.memory.embedder import Embedder
+from longdoc.memory.lexical import BM25
+from longdoc.memory.store import MemoryStore, StoredMemory, cache_key
+
+# Candidates taken from each ranking before fusion: deep enough that a chunk ranked low by one
+# method but high by the other still meets the fusion step.
+POOL_DEPTH = 50
+# The usual reciprocal-rank-fusion constant (Cormack et al. 2009); RRF is kept for comparison
+# (bench/bench_index.py) but search() fuses z-scores, which measured better.
+RRF_K = 60
+
+Method = Literal["hybrid", "dense", "lexical"]
+IndexProgress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: a chunk, its fused score and the score each method gave it."""
+
+    chunk: Chunk
+    score: float  # what the hits are ordered by (fused for hybrid search)
+    dense: float  # cosine similarity of query and chunk embeddings
+    lexical: float  # BM25 score, 0 when no query term occurs in the chunk
+    rank: int  # 1-based position in the results
+
+
+class DocumentMemory:
+    """The chunks of one document with their embeddings and a BM25 index, searchable by meaning and words.
+
+    Hybrid search fuses the two methods by z-score: each score is turned into standard deviations
+    above its mean over the whole document, and the two are added. A method that has nothing to
+    say for a query (BM25 for a paraphrase, MiniLM for Chinese) gives flat scores and so little
+    weight, where reciprocal rank fusion would still let its arbitrary order count as much as
+    the other's (bench/bench_index.py: MRR 0.70 for z-scores, 0.38 for RRF).
+    """
+
+    def __init__(self, chunks: list[Chunk], vectors: np.ndarray, embedder: Embedder) -> None:
+        import faiss
+
+        assert vectors.shape[0] == len(chunks), f"{vectors.shape[0]} vectors for {len(chunks)} chunks"
+        self.chunks = chunks
+        self.vectors = vectors  # (n_chunks, dim) float32, unit rows
+        self.embedder = embedder
+        self._dense = faiss.IndexFlatIP(vectors.shape[1])  # exact inner product = cosine on unit vectors
+        if len(chunks):
+            self._dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        self._lexical = BM25([chunk.text for chunk in chunks])
+
+    def search(self, query: str, k: int = 5, method: Method = "hybrid") -> list[Hit]:
+        """The `k` chunks that best match `query`, best first."""
+        if not query.strip():
+            raise ValueError("the query is empty")
+        if k < 1 or not self.chunks:
+            return []
+        query_vector = self.embedder.embed([query])  # (1, dim)
+        lexical = self._lexical.scores(query)  # (n_chunks,)
+        depth = min(POOL_DEPTH, len(self.chunks))
+        dense_scores, dense_ids = self._dense.search(query_vector, depth)  # (1, depth) each
+        dense_ranking = [int(i) for i in dense_ids[0] if i >= 0]
+        lexical_ranking = _top(lexical, depth)
+        if method == "dense":
+            fused = {i: float(score) for i, score in zip(dense_ranking, dense_scores[0])}
+        elif method == "lexical":
+            fused = {i: float(lexical[i]) for i in lexical_ranking}
+        else:
+            fused = self._zscore_fusion(query_vector[0], lexical, sorted(set(dense_ranking) | set(lexical_ranking)))
+        best = sorted(fused, key=lambda i: (-fused[i], i))[:k]
+        dense = self.vectors[best] @ query_vector[0] if best else np.zeros(0)  # (len(best),)
+        return [
+            Hit(chunk=self.chunks[i], score=fused[i], dense=float(dense[n]), lexical=float(lexical[i]), rank=n + 1)
+            for n, i in enumerate(best)
+        ]
+
+    @cached_property
+    def _vector_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean (dim,) and covariance (dim, dim) of the vectors: they give the mean and spread of
+        q . v over all chunks in O(dim^2) per query, with no pass over every vector."""
+        mean = self.vectors.mean(axis=0)
+        centred = self.vectors - mean  # (n_chunks, dim)
+        return mean, (centred.T @ centred) / len(self.vectors)
+
+    def _zscore_fusion(self, query: np.ndarray, lexical: np.ndarray, pool: list[int]) -> dict[int, float]:
+        """Sum of each candidate's dense and BM25 z-scores over the whole document."""
+        mean, covariance = self._vector_moments
+        dense_mean = float(query @ mean)
+        dense_std = float(np.sqrt(max(float(query @ covariance @ query), 0.0)))
+        dense = _standardise(self.vectors[pool] @ query, dense_mean, dense_std)  # (len(pool),)
+        lexical_z = _standardise(lexical[pool], float(lexical.mean()), float(lexical.std()))  # (len(pool),)
+        return {i: float(d + w) for i, d, w in zip(pool, dense, lexical_z)}
+
+
+def reciprocal_rank_fusion(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
+    """Score each item by the sum of 1 / (k + rank) over the rankings that contain it."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+def _standardise(scores: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """Standard deviations above the mean; all zero when the scores do not vary (no signal)."""
+    if std < 1e-9:
+        return np.zeros(len(scores))
+    return (scores - mean) / std
+
+
+def _top(scores: np.ndarray, depth: int) -> list[int]:
+    """Indices of the `depth` highest positive scores, best first (ties by position)."""
+    positive = np.flatnonzero(scores > 0)
+    order = positive[np.lexsort((positive, -scores[positive]))]
+    return [int(i) for i in order[:depth]]
+
+
+def open_memory(
+    document: Document,
+    embedder: Embedder,
+    *,
+    home: Path,
+    config: ChunkConfig | None = None,
+    rebuild: bool = False,
+    on_progress: IndexProgress | None = None,
+) -> tuple[DocumentMemory, bool]:
+    """The document's memory from the cache, or built and cached; True when it came from the cache.
+
+    `on_progress(n, total)` is called while embedding, with the chunks just finished and the total.
+    """
+    config = index_config(config or ChunkConfig(), embedder)
+    key = cache_key(document.content_hash, embedder.id, config)
+    store = MemoryStore(home)
+    dimension = getattr(embedder, "dimension", None)  # optional: the embedder id names it too
+    if not rebuild:
+        stored = store.load(key, dimension, label=document.source)
+        if stored is not None:
+            return DocumentMemory(stored.chunks, stored.vectors, embedder), True
+    chunks = chunk_document(document, config, counter=embedder.count_tokens)
+    total = len(chunks)
+    callback = None if on_progress is None else (lambda n: on_progress(n, total))
+    vectors = embedder.embed([chunk.text for chunk in chunks], on_progress=callback)
+    vectors = np.asarray(vectors, dtype=np.float32)  # (n_chunks, dim)
+    if vectors.ndim != 2 or vectors.shape[0] != total:
+        raise ModelError(f"the embedder returned vectors of shape {vectors.shape} for {total} chunks")
+    try:
+        replace_entry = rebuild or store.path(key).exists()  # forced, or the entry there was damaged
+        store.save(key, StoredMemory(chunks, vectors), source=document.source, kind=document.kind, replace=replace_entry)
+    except OSError as error:
+        warn(f"could not save the index cache for {document.source} ({error}); it will be rebuilt next time")
+    return DocumentMemory(chunks, vectors, embedder), False
+
+
+def index_config(config: ChunkConfig, embedder: Embedder) -> ChunkConfig:
+    """`config` with chunks no longer than the embedder reads whole, so nothing is silently cut."""
+    size = min(config.size, embedder.max_tokens)
+    if size == config.size:
+        return config
+    return replace(config, size=size, overlap=min(config.overlap, size // 4))
+
