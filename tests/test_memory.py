@@ -15,6 +15,7 @@ import pytest
 from longdoc.chunking import ChunkConfig
 from longdoc.document import Document, Page
 from longdoc.errors import ModelError
+from longdoc.memory import index as index_module
 from longdoc.memory import store as store_module
 from longdoc.memory.index import DocumentMemory, open_memory
 from longdoc.memory.lexical import BM25, tokenize
@@ -46,6 +47,15 @@ class FakeEmbedder:
         if on_progress is not None:
             on_progress(len(texts))
         return vectors
+
+
+class InterruptedEmbedder(FakeEmbedder):
+    """Embeds two slices, then the user presses Ctrl-C."""
+
+    def embed(self, texts: Sequence[str], on_progress: Callable[[int], None] | None = None) -> np.ndarray:
+        if self.calls == 2:
+            raise KeyboardInterrupt
+        return super().embed(texts, on_progress)
 
 
 SUBJECTS = ["The miller", "A young clerk", "Her neighbour", "The old captain", "Our teacher", "The baker's son",
@@ -149,6 +159,34 @@ def test_progress_reports_every_chunk_with_the_total(tmp_path: Path) -> None:
     memory, _ = open_memory(paged_document(), FakeEmbedder(), home=tmp_path, on_progress=lambda n, total: seen.append((n, total)))
     assert sum(n for n, _ in seen) == len(memory.chunks)
     assert {total for _, total in seen} == {len(memory.chunks)}
+
+
+def test_interrupted_build_resumes_from_its_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_module, "CHECKPOINT_CHUNKS", 5)
+    document = paged_document()
+
+    with pytest.raises(KeyboardInterrupt):
+        open_memory(document, InterruptedEmbedder(), home=tmp_path)
+    resumed = FakeEmbedder()
+    memory, loaded = open_memory(document, resumed, home=tmp_path)
+    assert not loaded
+    assert resumed.texts_embedded == len(memory.chunks) - 10  # the two finished slices were kept
+    fresh, _ = open_memory(document, FakeEmbedder(), home=tmp_path / "other")
+    assert np.array_equal(memory.vectors, fresh.vectors)
+    assert not list((tmp_path / "memory").glob("*.partial.*"))  # checkpoint removed once complete
+
+
+def test_damaged_checkpoint_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_module, "CHECKPOINT_CHUNKS", 5)
+    document = paged_document()
+
+    with pytest.raises(KeyboardInterrupt):
+        open_memory(document, InterruptedEmbedder(), home=tmp_path)
+    for partial in (tmp_path / "memory").glob("*.partial.npy"):
+        flip_byte(partial)
+    resumed = FakeEmbedder()
+    memory, _ = open_memory(document, resumed, home=tmp_path)
+    assert resumed.texts_embedded == len(memory.chunks)
 
 
 def test_rebuild_embeds_again(tmp_path: Path) -> None:

@@ -24,6 +24,9 @@ POOL_DEPTH = 50
 # The usual reciprocal-rank-fusion constant (Cormack et al. 2009); RRF is kept for comparison
 # (bench/bench_index.py) but search() fuses z-scores, which measured better.
 RRF_K = 60
+# Chunks embedded between checkpoints of an index build: ~10 s of work on a 2-core CPU, so Ctrl-C
+# loses little, while the checkpoint writes (a few MB at most) stay negligible.
+CHECKPOINT_CHUNKS = 256
 
 Method = Literal["hybrid", "dense", "lexical"]
 IndexProgress = Callable[[int, int], None]
@@ -150,18 +153,40 @@ def open_memory(
         if stored is not None:
             return DocumentMemory(stored.chunks, stored.vectors, embedder), True
     chunks = chunk_document(document, config, counter=embedder.count_tokens)
-    total = len(chunks)
-    callback = None if on_progress is None else (lambda n: on_progress(n, total))
-    vectors = embedder.embed([chunk.text for chunk in chunks], on_progress=callback)
-    vectors = np.asarray(vectors, dtype=np.float32)  # (n_chunks, dim)
-    if vectors.ndim != 2 or vectors.shape[0] != total:
-        raise ModelError(f"the embedder returned vectors of shape {vectors.shape} for {total} chunks")
+    vectors = _embed_resumably(store, key, [chunk.text for chunk in chunks], embedder, rebuild, on_progress)
     try:
         replace_entry = rebuild or store.path(key).exists()  # forced, or the entry there was damaged
         store.save(key, StoredMemory(chunks, vectors), source=document.source, kind=document.kind, replace=replace_entry)
+        store.clear_progress(key)
     except OSError as error:
         warn(f"could not save the index cache for {document.source} ({error}); it will be rebuilt next time")
     return DocumentMemory(chunks, vectors, embedder), False
+
+
+def _embed_resumably(
+    store: MemoryStore, key: str, texts: list[str], embedder: Embedder, rebuild: bool, on_progress: IndexProgress | None
+) -> np.ndarray:
+    """Embeddings of `texts`, continuing from the checkpoint an interrupted build left, saving new ones."""
+    total = len(texts)
+    done = None if rebuild else store.load_progress(key, getattr(embedder, "dimension", None))
+    parts = [done] if done is not None and len(done) <= total else []
+    finished = sum(len(part) for part in parts)
+    if on_progress is not None and finished:
+        on_progress(finished, total)
+    callback = None if on_progress is None else (lambda n: on_progress(n, total))
+    for start in range(finished, total, CHECKPOINT_CHUNKS):
+        batch = np.asarray(embedder.embed(texts[start : start + CHECKPOINT_CHUNKS], on_progress=callback), dtype=np.float32)
+        if batch.ndim != 2 or batch.shape[0] != len(texts[start : start + CHECKPOINT_CHUNKS]):
+            raise ModelError(f"the embedder returned vectors of shape {batch.shape} for {len(texts[start : start + CHECKPOINT_CHUNKS])} chunks")
+        parts.append(batch)
+        if start + CHECKPOINT_CHUNKS < total:
+            try:
+                store.save_progress(key, np.concatenate(parts))
+            except OSError:
+                pass  # a checkpoint is an optimisation; the build itself goes on
+    if not parts:
+        return np.zeros((0, getattr(embedder, "dimension", 1)), dtype=np.float32)
+    return np.concatenate(parts)  # (n_chunks, dim)
 
 
 def index_config(config: ChunkConfig, embedder: Embedder) -> ChunkConfig:

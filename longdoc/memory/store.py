@@ -7,6 +7,9 @@ Layout under `home/memory/<key>/`:
 
 A directory appears only complete (built beside it, then renamed in). Loading checks every hash
 before parsing anything; a damaged entry is reported once and treated as absent, never trusted.
+
+While an index is being built, the embeddings finished so far are checkpointed to
+`home/memory/<key>.partial.npy` (with a `.sha256` beside it), so an interrupted build resumes.
 """
 
 from __future__ import annotations
@@ -101,6 +104,40 @@ class MemoryStore:
             self._install(staging, key, memory.vectors.shape[1], replace)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def save_progress(self, key: str, vectors: np.ndarray) -> None:
+        """Checkpoint the embeddings finished so far for `key`, atomically."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+        data = buffer.getvalue()
+        partial, digest = self._partial_paths(key)
+        for path, content in ((partial, data), (digest, _sha256(data).encode())):
+            temporary = path.with_name(path.name + f".{os.getpid()}.tmp")
+            _write_file(temporary, content)
+            os.replace(temporary, path)
+
+    def load_progress(self, key: str, dimension: int | None) -> np.ndarray | None:
+        """Embeddings checkpointed for `key`, if intact; anything doubtful is dropped, not trusted."""
+        partial, digest = self._partial_paths(key)
+        try:
+            data = partial.read_bytes()
+            if _sha256(data) != digest.read_text().strip():
+                return None
+            vectors = np.load(io.BytesIO(data), allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+        if vectors.dtype != np.float32 or vectors.ndim != 2 or (dimension is not None and vectors.shape[1] != dimension):
+            return None
+        return vectors
+
+    def clear_progress(self, key: str) -> None:
+        """Remove the checkpoint of `key` once its entry is complete."""
+        for path in self._partial_paths(key):
+            path.unlink(missing_ok=True)
+
+    def _partial_paths(self, key: str) -> tuple[Path, Path]:
+        return self.root / f"{key}.partial.npy", self.root / f"{key}.partial.sha256"
 
     def _install(self, staging: Path, key: str, dimension: int, replace: bool) -> None:
         """Rename the finished staging directory into place, moving a stale entry aside first."""
