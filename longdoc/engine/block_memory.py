@@ -1,0 +1,96 @@
+"""Evicted keys/values kept as fixed-size blocks, and top-k retrieval by query-key score (InfLLM).
+
+Tokens that leave the local window of a full-attention layer are grouped into blocks of
+`block_size` tokens and moved to `store_device` (the CPU, so GPU memory stays bounded). Each block
+keeps `representatives` keys on the compute device: the means of equal sub-blocks, cheap to compute
+and, unlike a single mean, able to notice one strong passage inside a block.
+
+Stored keys are un-rotated (RoPE at position 0), which makes scoring position-free: a segment's
+mean un-rotated query is compared with every representative key, a block scores its best
+representative, summed over key/value heads. The top-k blocks are returned in reading order,
+rotated to the positions the cache reserves for them right after the sink tokens.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from longdoc.engine.rotary import shift_keys
+
+
+class BlockMemory:
+    """Evicted keys/values of one attention layer, as blocks with representative keys."""
+
+    def __init__(
+        self, inv_freq: torch.Tensor, block_size: int, representatives: int, store_device: torch.device | str
+    ) -> None:
+        assert block_size % representatives == 0, "block_size must be a multiple of representatives"
+        self.inv_freq = inv_freq  # (D/2,)
+        self.block_size = block_size
+        self.representatives = representatives
+        self.store_device = torch.device(store_device)
+        self.keys: torch.Tensor | None = None  # (B, H, n_blocks, block_size, D) on store_device
+        self.values: torch.Tensor | None = None
+        self.summaries: torch.Tensor | None = None  # (B, H, n_blocks, representatives, D)
+        self._pending: tuple[torch.Tensor, torch.Tensor] | None = None  # < 1 block, (B, H, p, D)
+
+    @property
+    def blocks(self) -> int:
+        return 0 if self.keys is None else self.keys.shape[2]
+
+    def add(self, keys: torch.Tensor, values: torch.Tensor, positions: torch.Tensor) -> None:
+        """Take evicted keys/values (B, H, T, D), rotated for `positions` (B, T), in reading order."""
+        keys = shift_keys(keys, -positions, self.inv_freq)  # (B, H, T, D) at position 0
+        if self._pending is not None:
+            keys = torch.cat((self._pending[0], keys), dim=2)
+            values = torch.cat((self._pending[1], values), dim=2)
+        full = keys.shape[2] // self.block_size * self.block_size
+        self._pending = (keys[:, :, full:], values[:, :, full:]) if full < keys.shape[2] else None
+        if full:
+            self._append(keys[:, :, :full], values[:, :, :full])
+
+    def _append(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        batch, heads, tokens, dim = keys.shape
+        shape = (batch, heads, tokens // self.block_size, self.block_size, dim)
+        block_keys, block_values = keys.reshape(shape), values.reshape(shape)
+        parts = block_keys.reshape(*shape[:3], self.representatives, -1, dim)
+        summaries = parts.float().mean(dim=4).to(keys.dtype)  # (B, H, n, representatives, D)
+        block_keys, block_values = block_keys.to(self.store_device), block_values.to(self.store_device)
+        if self.keys is None:
+            self.keys, self.values, self.summaries = block_keys, block_values, summaries
+        else:
+            assert self.values is not None and self.summaries is not None
+            self.keys = torch.cat((self.keys, block_keys), dim=2)
+            self.values = torch.cat((self.values, block_values), dim=2)
+            self.summaries = torch.cat((self.summaries, summaries), dim=2)
+
+    def select(self, queries: torch.Tensor, count: int) -> torch.Tensor:
+        """Indices (B, k) of the `count` best blocks for un-rotated queries (B, H_q, L, D), ascending."""
+        assert self.summaries is not None, "no blocks to select from"
+        batch, query_heads, _, dim = queries.shape
+        kv_heads = self.summaries.shape[1]
+        query = queries.float().reshape(batch, kv_heads, query_heads // kv_heads, -1, dim).mean(dim=(2, 3))
+        scores = torch.einsum("bhd,bhnrd->bhnr", query, self.summaries.float())  # (B, H, n, r)
+        per_block = scores.amax(dim=-1).sum(dim=1)  # (B, n)
+        best = per_block.topk(min(count, self.blocks), dim=-1).indices
+        return best.sort(dim=-1).values
+
+    def gather(self, indices: torch.Tensor, start: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys/values (B, H, k * block_size, D) of blocks `indices` (B, k), keys rotated to
+        positions start, start + 1, ... on `device`."""
+        assert self.keys is not None and self.values is not None
+        batch, heads, _, size, dim = self.keys.shape
+        picked = indices.to(self.store_device)[:, None, :, None, None].expand(batch, heads, -1, size, dim)
+        keys = self.keys.gather(2, picked).reshape(batch, heads, -1, dim).to(device)
+        values = self.values.gather(2, picked).reshape(batch, heads, -1, dim).to(device)
+        positions = torch.arange(start, start + keys.shape[2], device=device)[None]  # (1, k * block_size)
+        return shift_keys(keys, positions, self.inv_freq), values
+
+    def select_rows(self, rows: torch.Tensor) -> None:
+        """Keep only batch rows `rows`."""
+        if self.keys is not None and self.values is not None and self.summaries is not None:
+            stored = rows.to(self.store_device)
+            self.keys, self.values = self.keys[stored], self.values[stored]
+            self.summaries = self.summaries[rows.to(self.summaries.device)]
+        if self._pending is not None:
+            self._pending = (self._pending[0][rows], self._pending[1][rows])

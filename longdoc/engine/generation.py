@@ -1,0 +1,131 @@
+"""Token-level decoding over the segment engine: greedy or sampled, stop conditions, batching.
+
+Prompts that fit the memory without sliding (prompt + answer <= sinks + window) are decoded
+together, left-padded; since nothing slides, each row sees exactly what it would see alone, so
+batched output equals one-at-a-time output. Longer prompts are decoded one at a time, because rows
+with different padding would need different sink tokens once the window slides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+
+import torch
+
+from longdoc.engine.model import GenerationOptions
+from longdoc.engine.reader import SegmentReader
+from longdoc.engine.segment_cache import SegmentCacheConfig
+
+# Receives a row's generated token ids; True ends that row (used for stop strings).
+StopCheck = Callable[[list[int]], bool]
+
+
+def plan_batches(lengths: Sequence[int], options: GenerationOptions, config: SegmentCacheConfig) -> list[list[int]]:
+    """Groups of prompt indices to decode together: similar lengths, none that would slide."""
+    budget = config.sinks + config.window
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    fitting = [i for i in order if lengths[i] + options.max_new_tokens <= budget]
+    batches = [fitting[k : k + options.batch_size] for k in range(0, len(fitting), options.batch_size)]
+    batches += [[i] for i in order if lengths[i] + options.max_new_tokens > budget]
+    return batches
+
+
+def generate_tokens(
+    reader: SegmentReader,
+    prompts: Sequence[Sequence[int]],
+    options: GenerationOptions,
+    eos_ids: Collection[int],
+    pad_id: int,
+    should_stop: StopCheck | None = None,
+    on_token: Callable[[int], None] | None = None,
+    on_read: Callable[[int], None] | None = None,
+) -> list[list[int]]:
+    """Generated token ids per prompt (without the EOS token), in prompt order.
+
+    `on_read(n)` reports prompt tokens read (per segment, counting padding), `on_token(1)` each
+    generated token; both are for progress bars.
+    """
+    assert all(len(p) > 0 for p in prompts), "every prompt needs at least one token"
+    results: list[list[int]] = [[] for _ in prompts]
+    generator = torch.Generator().manual_seed(options.seed)
+    for batch in plan_batches([len(p) for p in prompts], options, reader.config):
+        outputs = _decode_batch(
+            reader,
+            [prompts[i] for i in batch],
+            options,
+            set(eos_ids),
+            pad_id,
+            generator,
+            should_stop,
+            on_token,
+            on_read,
+        )
+        for index, output in zip(batch, outputs):
+            results[index] = output
+    return results
+
+
+def _decode_batch(
+    reader: SegmentReader,
+    prompts: Sequence[Sequence[int]],
+    options: GenerationOptions,
+    eos_ids: set[int],
+    pad_id: int,
+    generator: torch.Generator,
+    should_stop: StopCheck | None,
+    on_token: Callable[[int], None] | None,
+    on_read: Callable[[int], None] | None,
+) -> list[list[int]]:
+    input_ids, valid = left_pad(prompts, pad_id)  # (B, T) each
+    cache = reader.new_cache()
+    width = len(prompts)
+    on_segment = (lambda n: on_read(n * width)) if on_read is not None else None
+    logits = reader.read(cache, input_ids, valid, on_segment)  # (B, V)
+    outputs: list[list[int]] = [[] for _ in prompts]
+    active = list(range(len(prompts)))  # batch row -> prompt index, for rows still decoding
+    while True:
+        tokens = choose_tokens(logits, options, generator)  # (b,)
+        keep = []
+        for row, token in enumerate(tokens.tolist()):
+            output = outputs[active[row]]
+            if token in eos_ids:
+                continue
+            output.append(token)
+            if on_token is not None:
+                on_token(1)
+            if len(output) < options.max_new_tokens and not (should_stop and should_stop(output)):
+                keep.append(row)
+        if not keep:
+            return outputs
+        if len(keep) < len(active):
+            kept = torch.tensor(keep, device=reader.device)
+            cache.select_rows(kept)
+            tokens = tokens.to(reader.device)[kept]
+            active = [active[row] for row in keep]
+        step_ids = tokens.to(reader.device)[:, None]  # (b, 1)
+        logits = reader.step(cache, step_ids, torch.ones_like(step_ids, dtype=torch.bool))
+
+
+def left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids (B, T) padded on the left with `pad_id`, and the mask (B, T) of real tokens."""
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    valid = torch.zeros((len(prompts), width), dtype=torch.bool)
+    for row, prompt in enumerate(prompts):
+        ids[row, width - len(prompt) :] = torch.tensor(list(prompt), dtype=torch.long)
+        valid[row, width - len(prompt) :] = True
+    return ids, valid
+
+
+def choose_tokens(logits: torch.Tensor, options: GenerationOptions, generator: torch.Generator) -> torch.Tensor:
+    """Next token per row from logits (B, V): argmax, or a temperature / top-p sample."""
+    if options.temperature == 0.0:
+        return logits.argmax(dim=-1).cpu()
+    probs = torch.softmax(logits.float().cpu() / options.temperature, dim=-1)  # (B, V)
+    if options.top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        # Drop a token when the mass before it already reaches top_p; the top token always stays.
+        drop = sorted_probs.cumsum(dim=-1) - sorted_probs >= options.top_p
+        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)

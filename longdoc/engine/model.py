@@ -1,0 +1,60 @@
+"""The `Model` protocol the tasks layer talks to, and the options of one generation call.
+
+Nothing here imports torch, so tasks and their tests can use fakes without loading a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+# A prompt is the user's message as text, or a whole conversation of {"role", "content"} messages.
+Prompt = str | Sequence[Mapping[str, str]]
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """How to continue a prompt."""
+
+    # Caps the answer; summaries of one chunk rarely need more, and CPU decoding is ~5-12 tok/s.
+    max_new_tokens: int = 256
+    # 0 means greedy decoding: the same prompt always gives the same text (cacheable, testable).
+    temperature: float = 0.0
+    # Nucleus sampling mass, used only when temperature > 0.
+    top_p: float = 1.0
+    # Generation ends at the first of these strings, which is not part of the returned text.
+    stop: tuple[str, ...] = ()
+    # Seeds sampling so that even sampled runs repeat.
+    seed: int = 0
+    # Prompts decoded together; beyond ~8 rows a 2-core CPU gains nothing, a GPU gains more.
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        assert self.max_new_tokens >= 1, "max_new_tokens must be >= 1"
+        assert self.temperature >= 0.0, "temperature must be >= 0"
+        assert 0.0 < self.top_p <= 1.0, "top_p must be in (0, 1]"
+        assert self.batch_size >= 1, "batch_size must be >= 1"
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A language model that continues prompts; local engine and remote servers both fit."""
+
+    @property
+    def name(self) -> str:
+        """Stable identifier, part of every cache key."""
+        ...
+
+    @property
+    def context_window(self) -> int:
+        """Tokens a prompt may take and still be attended to exactly (no sliding)."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Number of model tokens in `text` (no special tokens)."""
+        ...
+
+    def generate(self, prompts: Sequence[Prompt], options: GenerationOptions | None = None) -> list[str]:
+        """One continuation per prompt, in order."""
+        ...

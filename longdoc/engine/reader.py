@@ -1,0 +1,142 @@
+"""Reads token sequences of any length through a causal LM in segments over a `SegmentCache`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.utils.hooks import RemovableHandle
+from transformers import PreTrainedModel
+
+from longdoc.engine.rotary import rotary_frequencies
+from longdoc.engine.segment_cache import SegmentCache, SegmentCacheConfig, WindowLayer, layer_types_of
+from longdoc.errors import ModelError
+
+
+class SegmentReader:
+    """Feeds tokens segment by segment, keeping memory bounded; logits only for the last position."""
+
+    def __init__(self, model: PreTrainedModel, config: SegmentCacheConfig | None = None) -> None:
+        config = config or SegmentCacheConfig()
+        self.model = model
+        self.config = config
+        self.decoder = model.get_decoder()
+        self.head = model.get_output_embeddings()
+        model_config = model.config
+        trained = getattr(model_config, "max_position_embeddings", None)
+        if trained is not None and config.span > trained:
+            raise ModelError(
+                f"sinks + blocks + window + segment = {config.span} exceeds the model's {trained} trained positions"
+            )
+        try:
+            kinds = layer_types_of(model_config)
+        except ValueError as error:
+            raise ModelError(str(error)) from error
+        self._frequencies = rotary_frequencies(model, kinds)
+        # Gemma squashes logits through tanh(x / c) * c; the head alone would not.
+        self._softcap: float | None = getattr(model_config, "final_logit_softcapping", None)
+
+    @property
+    def device(self) -> torch.device:
+        return self.head.weight.device
+
+    def new_cache(self) -> SegmentCache:
+        """An empty memory for one batch of sequences."""
+        return SegmentCache(self.model.config, self._frequencies, self.config)
+
+    @torch.inference_mode()
+    def read(
+        self,
+        cache: SegmentCache,
+        input_ids: torch.Tensor,
+        valid: torch.Tensor | None = None,
+        on_segment: Callable[[int], None] | None = None,
+    ) -> torch.Tensor:
+        """Append `input_ids` (B, T) to the memory in segments; return logits (B, V) of the last position.
+
+        `valid` (B, T) marks real tokens (False for left padding). `on_segment(n)` is called after each
+        segment of n tokens, for progress bars.
+        """
+        assert input_ids.ndim == 2 and input_ids.shape[1] > 0, "input_ids must be (B, T) with T > 0"
+        input_ids = input_ids.to(self.device)
+        valid = torch.ones_like(input_ids, dtype=torch.bool) if valid is None else valid.to(self.device)
+        hidden = None
+        for start in range(0, input_ids.shape[1], self.config.segment):
+            stop = start + self.config.segment
+            hidden = self._forward(cache, input_ids[:, start:stop], valid[:, start:stop])
+            cache.slide()
+            if on_segment is not None:
+                on_segment(input_ids[:, start:stop].shape[1])
+        assert hidden is not None
+        return self.logits(hidden)
+
+    @torch.inference_mode()
+    def step(self, cache: SegmentCache, input_ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """One generation step: append tokens (B, 1); return logits (B, V).
+
+        The window slides only once it has grown a whole segment past W, so the re-rotation cost is
+        paid once per segment rather than once per token; attention never spans more than
+        sinks + window + segment.
+        """
+        hidden = self._forward(cache, input_ids.to(self.device), valid.to(self.device))
+        cache.slide(allowance=self.config.segment - 1)
+        return self.logits(hidden)
+
+    def _forward(self, cache: SegmentCache, input_ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        positions = cache.positions_for(valid)  # (B, L)
+        masks = cache.prepare(positions, valid)
+        # Models with one layer kind (Llama) take a 4D tensor only; mixed ones take a dict by kind.
+        mask = masks if len(masks) > 1 else next(iter(masks.values()))
+        hooks = self._capture_queries(cache)
+        try:
+            output = self.decoder(
+                input_ids=input_ids,
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+            )
+        finally:
+            for hook in hooks:
+                hook.remove()
+        cache.commit()
+        return output.last_hidden_state[:, -1]  # (B, hidden)
+
+    def _capture_queries(self, cache: SegmentCache) -> list[RemovableHandle]:
+        """Hooks that hand each retrieving layer its un-rotated queries, to score memory blocks."""
+        hooks = []
+        for index, layer in enumerate(cache.layers):
+            if layer.retrieval is None:
+                continue
+            module, layout = _query_source(self.decoder.layers[index].self_attn, self.model.config.model_type)
+            hooks.append(module.register_forward_hook(_query_catcher(layer, layout)))
+        return hooks
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Output head on final hidden states (B, hidden) -> (B, V), in float32."""
+        logits = self.head(hidden).float()
+        if self._softcap is not None:
+            logits = torch.tanh(logits / self._softcap) * self._softcap
+        return logits
+
+
+def _query_source(attention: nn.Module, model_type: str) -> tuple[nn.Module, str]:
+    """The module whose output is the query before RoPE, and that output's layout."""
+    if model_type == "gemma3_text":
+        return attention.q_norm, "BHLD"
+    if model_type == "qwen3":
+        return attention.q_norm, "BLHD"
+    return attention.q_proj, "BLF"
+
+
+def _query_catcher(layer: WindowLayer, layout: str) -> Callable[..., None]:
+    def catch(module: nn.Module, args: tuple[object, ...], output: torch.Tensor) -> None:
+        head_dim = layer.inv_freq.numel() * 2
+        if layout == "BLF":
+            output = output.view(*output.shape[:2], -1, head_dim).transpose(1, 2)
+        elif layout == "BLHD":
+            output = output.transpose(1, 2)
+        layer.queries = output.detach()  # (B, H_q, L, D)
+
+    return catch
