@@ -151,6 +151,20 @@ def translate(
     raise NotBuiltYet("translate is not built yet")
 
 
+@app.command()
+def models(as_json: JsonOpt = False) -> None:
+    """Show the model presets, which are installed and cached, and the device they would run on."""
+    from longdoc.engine.inventory import device_status, preset_statuses
+
+    render.inventory(preset_statuses(_home()), device_status(), _home(), as_json)
+
+
+def _home() -> Path:
+    from longdoc.memory.store import default_home
+
+    return default_home()
+
+
 def _embedder(path: Path | None):  # type: ignore[no-untyped-def]
     from longdoc.memory.embedder import SentenceTransformerEmbedder
 
@@ -160,9 +174,8 @@ def _embedder(path: Path | None):  # type: ignore[no-untyped-def]
 def _open_memory(document: Document, embedder, rebuild: bool):  # type: ignore[no-untyped-def]
     """Load the document's index from the cache or build it, with a progress bar while embedding."""
     from longdoc.memory.index import open_memory
-    from longdoc.memory.store import default_home
 
-    home = Path(os.environ.get("LONGDOC_HOME") or default_home())
+    home = _home()
     with progress(f"indexing {document.source}", total=None) as bar:
 
         def on_progress(done: int, total: int | None = None) -> None:

@@ -12,6 +12,9 @@ from longdoc.console import emit
 from longdoc.document import Document
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from longdoc.engine.inventory import DeviceStatus, PresetStatus
     from longdoc.memory.index import DocumentMemory, Hit
 
 
@@ -63,3 +66,19 @@ def hits(document: Document, query: str, found: Sequence[Hit], cached: bool, sec
         emit(f"[{hit.rank}] {document.source} {hit.chunk.location(document.kind)} (score {hit.score:.3f})")
         emit(f"    {_one_line(hit.chunk.text)}")
         emit()
+
+
+def inventory(presets: Sequence[PresetStatus], device: DeviceStatus, home: Path, as_json: bool) -> None:
+    """Print the presets table, the device and where caches live."""
+    if as_json:
+        _json({"presets": [p.to_dict() for p in presets], "device": vars(device), "home": str(home)})
+        return
+    emit(f"{'preset':14} {'role':8} {'installed':10} {'cached':8} description")
+    for preset in presets:
+        cached = f"{preset.cache_bytes / 1e9:.1f} GB" if preset.cached else "no"
+        emit(f"{preset.name:14} {preset.role:8} {'yes' if preset.installed else 'no':10} {cached:8} {preset.description}")
+        if preset.install_hint:
+            emit(f"{'':14} to install: {preset.install_hint}")
+    emit()
+    emit(f"device: {device.device} ({device.dtype}), {device.detail}, torch {device.torch_version}")
+    emit(f"cache:  {home}")
