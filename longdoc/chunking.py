@@ -60,17 +60,18 @@ class Chunk:
 
     def location(self, kind: str = "pdf") -> str:
         """Where a reader finds this chunk: pages for paged documents, lines otherwise."""
-        if kind == "pdf" or self.page_end > 1:
-            if self.page_start == self.page_end:
-                return f"p. {self.page_start}"
-            return f"pp. {self.page_start}-{self.page_end}"
-        if self.line_start == self.line_end:
-            return f"line {self.line_start}"
-        return f"lines {self.line_start}-{self.line_end}"
+        return span_location(kind, self.page_start, self.page_end, self.line_start, self.line_end)
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict of every field."""
         return asdict(self)
+
+
+def span_location(kind: str, page_start: int, page_end: int, line_start: int, line_end: int) -> str:
+    """'p. 5', 'pp. 3-4' for paged documents (or text with form-feed pages), else 'lines 10-42'."""
+    if kind == "pdf" or page_end > 1:
+        return f"p. {page_start}" if page_start == page_end else f"pp. {page_start}-{page_end}"
+    return f"line {line_start}" if line_start == line_end else f"lines {line_start}-{line_end}"
 
 
 @lru_cache(maxsize=1)

@@ -15,7 +15,7 @@ from longdoc import __version__, render
 from longdoc.chunking import ChunkConfig, chunk_document
 from longdoc.console import advance, progress, stderr, warn
 from longdoc.document import Document
-from longdoc.errors import LongdocError, NotBuiltYet
+from longdoc.errors import LongdocError
 from longdoc.ingest import read_document
 
 app = typer.Typer(
@@ -124,31 +124,117 @@ def search(
     render.hits(document, query, hits, cached, time.perf_counter() - started, as_json)
 
 
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option("--model", "-m", help="A preset (see `longdoc models`), a Hugging Face model directory or a .gguf file."),
+]
+FastOpt = Annotated[bool, typer.Option("--fast", help="Use the fast preset (qwen2.5-0.5b): ~3x quicker, less accurate.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+
+
 @app.command()
-def summarize(file: FileArg = None) -> None:
+def summarize(
+    file: FileArg = None,
+    length: Annotated[int, typer.Option("--length", "-l", min=10, help="Target length of the summary in words.")] = 250,
+    style: Annotated[str, typer.Option("--style", help="paragraph or bullets.")] = "paragraph",
+    lang: Annotated[str, typer.Option("--lang", help="Output language (en, zh, French, ...); auto = the document's.")] = "auto",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text, markdown or json (json includes the summary tree).")] = "text",
+    model_spec: ModelOpt = None,
+    fast: FastOpt = False,
+    device: DeviceOpt = "auto",
+    encoding: EncodingOpt = None,
+) -> None:
     """Summarize a document of any length (hierarchical map-reduce through the local model)."""
-    raise NotBuiltYet("summarize is not built yet; `longdoc search FILE QUERY` works today")
+    from longdoc.tasks.summarize import SummaryOptions, summarize as summarize_document
+
+    _choice(style, ("paragraph", "bullets"), "--style")
+    _choice(fmt, ("text", "markdown", "json"), "--format")
+    document = _load(file, encoding)
+    model = _model(model_spec, fast, device)
+    options = SummaryOptions(words=length, style=style, language=lang)  # type: ignore[arg-type]
+    with progress(f"summarizing {document.source}", total=None) as bar:
+
+        def on_progress(phase: str, done: int, total: int) -> None:
+            bar.update(bar.task_ids[0], description=f"summarizing {document.source}: {phase}", completed=done, total=total)
+
+        result = summarize_document(document, model, _results(), options, on_progress)
+    render.summary(document, result, fmt)
 
 
 @app.command()
 def ask(
     file: Annotated[str, typer.Argument(help="The document; '-' reads stdin.", show_default=False)],
     question: Annotated[str, typer.Argument(help="Your question.", show_default=False)],
+    model_spec: ModelOpt = None,
+    fast: FastOpt = False,
+    device: DeviceOpt = "auto",
+    embedder_path: EmbedderOpt = None,
+    as_json: JsonOpt = False,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Answer a question about a document, citing the pages the answer comes from."""
+    from longdoc.tasks.ask import ask as answer_question
+
     if not question.strip():
         raise typer.BadParameter("the question is empty", param_hint="QUESTION")
-    raise NotBuiltYet("ask is not built yet; `longdoc search FILE QUERY` finds the passages meanwhile")
+    document = _load(file, encoding)
+    memory, _ = _open_memory(document, _embedder(embedder_path), rebuild=False)
+    model = _model(model_spec, fast, device)
+    with progress("answering", total=None):
+        result = answer_question(document, memory, question.strip(), model, _results())
+    render.answer(document, result, as_json)
 
 
 @app.command()
 def translate(
     file: FileArg = None,
-    src: Annotated[str, typer.Option("--src", help="Source language (zh, en or auto).")] = "auto",
-    tgt: Annotated[str, typer.Option("--tgt", help="Target language.")] = "en",
+    src: Annotated[str, typer.Option("--src", help="Source language: zh, en, another name, or auto (detect zh/en).")] = "auto",
+    tgt: Annotated[Optional[str], typer.Option("--tgt", help="Target language (default: en from Chinese, zh from English).")] = None,
+    glossary: Annotated[
+        Optional[str], typer.Option("--glossary", help="CSV of 'source,translation' rows: terms to translate exactly so.")
+    ] = None,
+    model_spec: ModelOpt = None,
+    fast: FastOpt = False,
+    device: DeviceOpt = "auto",
+    encoding: EncodingOpt = None,
 ) -> None:
-    """Translate a document paragraph by paragraph, keeping its layout and terminology."""
-    raise NotBuiltYet("translate is not built yet")
+    """Translate a document paragraph by paragraph, keeping its layout and terminology; streams to stdout."""
+    from longdoc.tasks.translate import TranslateOptions, load_glossary_csv, split_paragraphs, translate as translate_document
+
+    pinned = load_glossary_csv(read_document(glossary).text) if glossary else {}
+    document = _load(file, encoding)
+    model = _model(model_spec, fast, device)
+    options = TranslateOptions(source=src, target=tgt, glossary=pinned)
+    total = len(split_paragraphs(document.text))
+    with progress(f"translating {document.source}", total=total) as bar:
+        for paragraph in translate_document(document, model, _results(), options):
+            advance(bar)
+            render.translated(paragraph)
+            if paragraph.missing_numbers:
+                warn(f"paragraph {paragraph.index + 1}: the translation lacks {', '.join(paragraph.missing_numbers)}")
+
+
+def _choice(value: str, allowed: tuple[str, ...], name: str) -> None:
+    if value not in allowed:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}", param_hint=name)
+
+
+def _model(spec: str | None, fast: bool, device: str):  # type: ignore[no-untyped-def]
+    """The language model named on the command line (default preset unless --fast or --model)."""
+    from longdoc.engine.loading import load_model
+    from longdoc.engine.presets import DEFAULT_PRESET, FAST_PRESET
+
+    if spec is not None and fast:
+        raise typer.BadParameter("give either --model or --fast, not both", param_hint="--fast")
+    name = spec or (FAST_PRESET if fast else DEFAULT_PRESET)
+    with progress(f"loading {name}", total=None):
+        return load_model(name, _home(), device=device)
+
+
+def _results():  # type: ignore[no-untyped-def]
+    from longdoc.tasks.results import ResultCache
+
+    return ResultCache(_home())
 
 
 @app.command()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from longdoc.chunking import Chunk
-from longdoc.console import emit
+from longdoc.console import clean, emit
 from longdoc.document import Document
 
 if TYPE_CHECKING:
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
 
     from longdoc.engine.inventory import DeviceStatus, PresetStatus
     from longdoc.memory.index import DocumentMemory, Hit
+    from longdoc.tasks.ask import Answer
+    from longdoc.tasks.summarize import Summary
+    from longdoc.tasks.translate import TranslatedParagraph
 
 
 def _json(payload: object) -> None:
@@ -82,3 +86,72 @@ def inventory(presets: Sequence[PresetStatus], device: DeviceStatus, home: Path,
     emit()
     emit(f"device: {device.device} ({device.dtype}), {device.detail}, torch {device.torch_version}")
     emit(f"cache:  {home}")
+
+
+def summary(document: Document, result: Summary, fmt: str) -> None:
+    """Print a summary: plain text, Markdown with the top-level parts and their pages, or JSON with the tree."""
+    if fmt == "json":
+        _json(
+            {
+                "source": document.source,
+                "model": result.model,
+                "language": result.language,
+                "summary": result.text,
+                "chunks": result.chunks,
+                "steps": {"generated": result.generated, "cached": result.cached},
+                "seconds": round(result.seconds, 3),
+                "levels": [[{**asdict(node), "location": node.location(document.kind)} for node in level]
+                           for level in result.levels],
+            }
+        )
+        return
+    if fmt == "markdown":
+        emit(f"# Summary of {document.source}")
+        emit()
+        emit(result.text)
+        if result.levels:
+            emit()
+            emit("## Parts")
+            emit()
+            for node in result.levels[-1]:
+                emit(f"- **{node.location(document.kind)}**: {_one_line(node.text)}")
+        return
+    emit(result.text)
+
+
+def answer(document: Document, result: Answer, as_json: bool) -> None:
+    """Print an answer and the sources it cites, with pages (or lines) a reader can check."""
+    if as_json:
+        _json(
+            {
+                "source": document.source,
+                "question": result.question,
+                "answer": result.text,
+                "supported": result.supported,
+                "model": result.model,
+                "citations": result.cited,
+                "sources": [{**asdict(s), "location": s.location(document.kind), "cited": s.number in result.cited}
+                            for s in result.sources],
+                "timings": {name: round(seconds, 3) for name, seconds in result.timings.items()},
+            }
+        )
+        return
+    if not result.supported:
+        emit("The document does not seem to answer this question.")
+    else:
+        emit(result.text)
+    shown = [s for s in result.sources if s.number in result.cited] if result.cited else result.sources[:3]
+    if not shown:
+        return
+    emit()
+    emit("Sources:" if result.cited else "Closest passages (not cited):")
+    from longdoc.tasks.ask import excerpt
+
+    for source in shown:
+        emit(f"[{source.number}] {document.source} {source.location(document.kind)}: {excerpt(source.text, result.question)}")
+
+
+def translated(paragraph: TranslatedParagraph) -> None:
+    """Write one translated paragraph and the source's separator, at once (the output streams)."""
+    sys.stdout.write(clean(paragraph.text) + paragraph.separator)
+    sys.stdout.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -17,3 +18,56 @@ def longdoc_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "longdoc-home"
     monkeypatch.setenv("LONGDOC_HOME", str(home))
     return home
+
+
+_TOKEN = re.compile(r"[\u4e00-\u9fff]|[^\s\u4e00-\u9fff]+")  # the fake's tokens: CJK characters and words
+
+
+class FakeModel:
+    """A `Model` that answers instantly and deterministically, and records every prompt it gets.
+
+    Tokens are whitespace words plus CJK characters. A reply is `reply(prompt)` (by default the
+    first words of the prompt's last fenced block), cut to the call's max_new_tokens. `fail_after`
+    raises KeyboardInterrupt once that many generate() calls have been made, as Ctrl-C would.
+    """
+
+    def __init__(self, context_window: int = 400, reply=None, fail_after: int | None = None) -> None:  # type: ignore[no-untyped-def]
+        self.name = "fake-model"
+        self.context_window = context_window
+        self.reply = reply or _echo_reply
+        self.fail_after = fail_after
+        self.calls: list[list[str]] = []  # prompts of each generate() call
+
+    def count_tokens(self, text: str) -> int:
+        return len(_TOKEN.findall(text))
+
+    def generate(self, prompts, options=None):  # type: ignore[no-untyped-def]
+        from longdoc.engine.model import GenerationOptions
+
+        options = options or GenerationOptions()
+        if self.fail_after is not None and len(self.calls) >= self.fail_after:
+            raise KeyboardInterrupt
+        self.calls.append(list(prompts))
+        replies = []
+        for prompt in prompts:
+            reply = self.reply(prompt)
+            tokens = list(_TOKEN.finditer(reply))
+            cut = tokens[options.max_new_tokens - 1].end() if len(tokens) > options.max_new_tokens else len(reply)
+            replies.append(reply[:cut])
+        return replies
+
+    @property
+    def prompts(self) -> list[str]:
+        return [prompt for call in self.calls for prompt in call]
+
+
+def _echo_reply(prompt: str) -> str:
+    blocks = re.findall(r"<(\w+)>\n(.*?)\n</\1>", prompt, re.S)
+    body = blocks[-1][1] if blocks else prompt
+    return "Summary: " + " ".join(body.split()[:12]) + "."
+
+
+@pytest.fixture
+def fake_model() -> type[FakeModel]:
+    """The FakeModel class, to build with the window, replies or interruption a test needs."""
+    return FakeModel

@@ -162,10 +162,105 @@ def test_empty_query_and_question_are_usage_errors(tmp_path: Path) -> None:
     assert _longdoc("ask", str(path), "").returncode == 2
 
 
-def test_commands_not_built_yet_say_so() -> None:
-    result = _longdoc("summarize", "samples/minutes.txt")
-    assert result.returncode == 13
-    assert "not built yet" in result.stderr.decode()
+@pytest.fixture
+def model(monkeypatch: pytest.MonkeyPatch, fake_model):  # type: ignore[no-untyped-def]
+    """A fake language model behind every model-backed command."""
+    fake = fake_model(context_window=1000)
+    monkeypatch.setattr(cli, "_model", lambda spec, fast, device: fake)
+    return fake
+
+
+def test_summarize_prints_the_summary_and_json_gives_the_tree(tmp_path: Path, model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "ledger.txt"
+    path.write_text(LEDGER)
+    assert cli.run(["summarize", str(path), "--length", "40"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Summary:") and out.count("\n") == 1
+    assert cli.run(["summarize", str(path), "--length", "40", "--format", "json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["summary"] == out.strip()
+    assert payload["steps"]["generated"] == 0  # the second run found every step finished
+    leaves = payload["levels"][0]
+    assert leaves[0]["line_start"] == 1 and leaves[-1]["line_end"] == LEDGER.rstrip().count("\n") + 1
+    assert all(node["location"].startswith("line") for node in leaves)
+
+
+def test_summarize_reads_stdin_and_writes_markdown(monkeypatch: pytest.MonkeyPatch, model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    _stdin(monkeypatch, LEDGER.encode())
+    assert cli.run(["summarize", "-", "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# Summary of <stdin>") and "## Parts" in out
+
+
+@pytest.mark.parametrize("option", [["--style", "haiku"], ["--format", "xml"], ["--length", "3"]])
+def test_summarize_rejects_bad_options(tmp_path: Path, option: list[str], model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "doc.txt"
+    path.write_text(LEDGER)
+    assert cli.run(["summarize", str(path), *option]) == 2
+    assert model.calls == []
+
+
+def test_ctrl_c_during_summarize_keeps_finished_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "ledger.txt"
+    path.write_text(LEDGER)
+    interrupted = fake_model(context_window=1000, fail_after=1)
+    monkeypatch.setattr(cli, "_model", lambda spec, fast, device: interrupted)
+    assert cli.run(["summarize", str(path), "--length", "40"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    resumed = fake_model(context_window=1000)
+    monkeypatch.setattr(cli, "_model", lambda spec, fast, device: resumed)
+    assert cli.run(["summarize", str(path), "--length", "40", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"]["cached"] == len(interrupted.prompts) > 0
+
+
+def test_ask_answers_with_sources_and_pages(tmp_path: Path, embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "ledger.txt"
+    path.write_text(LEDGER)
+    fake = fake_model(context_window=800, reply=lambda prompt: "Behind the chart cabinet in the north office [1].")
+    monkeypatch.setattr(cli, "_model", lambda spec, fast, device: fake)
+    assert cli.run(["ask", str(path), "Where does the brass key to the lamp room hang?"]) == 0
+    answer, sources = capsys.readouterr().out.split("\n\nSources:\n")
+    assert answer == "Behind the chart cabinet in the north office [1]."
+    assert sources.startswith(f"[1] {path} line") and "brass key" in sources
+    assert cli.run(["ask", str(path), "Where does the brass key hang?", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["supported"] and payload["citations"] == [1]
+    assert payload["sources"][0]["cited"] and "retrieve" in payload["timings"]
+
+
+def test_ask_says_when_the_document_has_no_answer(tmp_path: Path, embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "ledger.txt"
+    path.write_text(LEDGER)
+    fake = fake_model(context_window=1500, reply=lambda prompt: "NOT IN DOCUMENT")
+    monkeypatch.setattr(cli, "_model", lambda spec, fast, device: fake)
+    assert cli.run(["ask", str(path), "Which football team does the keeper support?"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("The document does not seem to answer this question.")
+    assert "Closest passages (not cited):" in out
+
+
+def test_translate_streams_paragraphs_from_stdin(monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    fake = fake_model(context_window=800, reply=lambda prompt: "EN: " + prompt.split("<text>\n")[1].split("\n</text>")[0])
+    monkeypatch.setattr(cli, "_model", lambda spec, fast, device: fake)
+    _stdin(monkeypatch, "第一段，1898年。\n\n第二段。\n".encode("gb18030"))
+    assert cli.run(["translate", "--src", "zh"]) == 0
+    assert capsys.readouterr().out == "EN: 第一段，1898年。\n\nEN: 第二段。\n"
+
+
+def test_translate_warns_when_numbers_go_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    fake = fake_model(context_window=800, reply=lambda prompt: "The inn opened.")
+    monkeypatch.setattr(cli, "_model", lambda spec, fast, device: fake)
+    path = tmp_path / "zh.txt"
+    path.write_text("1898年，歇马店开张。", encoding="utf-8")
+    assert cli.run(["translate", str(path)]) == 0
+    assert "lacks 1898" in capsys.readouterr().err
+
+
+def test_translate_with_a_missing_glossary_file_is_an_input_error(tmp_path: Path, model) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "zh.txt"
+    path.write_text("歇马店开张。", encoding="utf-8")
+    result = _longdoc("translate", str(path), "--glossary", str(tmp_path / "terms.csv"))
+    assert result.returncode == 3 and "terms.csv" in result.stderr.decode()
 
 
 def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -82,6 +82,7 @@ def _decode_batch(
     on_segment = (lambda n: on_read(n * width)) if on_read is not None else None
     logits = reader.read(cache, input_ids, valid, on_segment)  # (B, V)
     outputs: list[list[int]] = [[] for _ in prompts]
+    loops = [LoopGuard(options.loop_tokens) for _ in prompts]
     active = list(range(len(prompts)))  # batch row -> prompt index, for rows still decoding
     while True:
         tokens = choose_tokens(logits, options, generator)  # (b,)
@@ -93,6 +94,9 @@ def _decode_batch(
             output.append(token)
             if on_token is not None:
                 on_token(1)
+            if loops[active[row]].repeated(output):
+                del output[-options.loop_tokens :]
+                continue
             if len(output) < options.max_new_tokens and not (should_stop and should_stop(output)):
                 keep.append(row)
         if not keep:
@@ -104,6 +108,24 @@ def _decode_batch(
             active = [active[row] for row in keep]
         step_ids = tokens.to(reader.device)[:, None]  # (b, 1)
         logits = reader.step(cache, step_ids, torch.ones_like(step_ids, dtype=torch.bool))
+
+
+class LoopGuard:
+    """Notices when a row's output starts repeating itself: its newest n-gram was seen before."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.seen: set[tuple[int, ...]] = set()
+
+    def repeated(self, output: list[int]) -> bool:
+        """Call after each new token; True when the last `size` tokens occurred earlier in `output`."""
+        if self.size == 0 or len(output) < self.size:
+            return False
+        gram = tuple(output[-self.size :])
+        if gram in self.seen:
+            return True
+        self.seen.add(gram)
+        return False
 
 
 def left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

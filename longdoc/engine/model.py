@@ -29,12 +29,18 @@ class GenerationOptions:
     seed: int = 0
     # Prompts decoded together; beyond ~8 rows a 2-core CPU gains nothing, a GPU gains more.
     batch_size: int = 8
+    # Greedy decoding of small models can fall into a loop, repeating a sentence until the token
+    # cap. A row ends as soon as its last `loop_tokens` tokens already occurred in its output, and
+    # that repeat is dropped. 0 turns the guard off; 24 tokens is longer than any phrase a summary
+    # or translation legitimately repeats word for word.
+    loop_tokens: int = 24
 
     def __post_init__(self) -> None:
         assert self.max_new_tokens >= 1, "max_new_tokens must be >= 1"
         assert self.temperature >= 0.0, "temperature must be >= 0"
         assert 0.0 < self.top_p <= 1.0, "top_p must be in (0, 1]"
         assert self.batch_size >= 1, "batch_size must be >= 1"
+        assert self.loop_tokens >= 0, "loop_tokens must be >= 0"
 
 
 @runtime_checkable

@@ -1,0 +1,181 @@
+"""Question answering over a document's external memory, with citations that map back to pages.
+
+Retrieve (hybrid dense + BM25) -> merge overlapping or adjacent passages -> pack the best into the
+model's budget as numbered sources -> answer citing [n] -> map each [n] to its pages or lines.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from longdoc.chunking import span_location
+from longdoc.document import Document
+from longdoc.engine.model import GenerationOptions, Model
+from longdoc.memory.index import DocumentMemory, Hit
+from longdoc.tasks.cleanup import sentences, tidy
+from longdoc.tasks.prompts import load_prompt
+from longdoc.tasks.results import ResultCache, result_key
+from longdoc.tasks.steps import Step, run_steps
+
+# What the prompt tells the model to write when the passages do not hold the answer.
+NOT_FOUND_MARKER = "NOT IN DOCUMENT"
+_CITATION = re.compile(r"\[(\d+(?:\s*[,;，]\s*\d+)*)\]")
+_PROMPT_MARGIN = 48  # chat template and source headers the template text does not show
+
+
+@dataclass(frozen=True)
+class AskOptions:
+    """How much to retrieve and how long an answer may be."""
+
+    # Chunks pulled from the index before packing; more than fit, so packing can fill the budget.
+    candidates: int = 12
+    answer_tokens: int = 300
+    # Passages shown to the model at most; beyond ~8 a small model loses track of what to cite.
+    max_sources: int = 8
+
+
+@dataclass(frozen=True)
+class Source:
+    """A numbered passage given to the model: a merged span of one or more retrieved chunks."""
+
+    number: int
+    text: str
+    start: int
+    end: int
+    page_start: int
+    page_end: int
+    line_start: int
+    line_end: int
+    score: float  # the best retrieval score among its chunks
+    chunks: tuple[int, ...]  # chunk indices it covers
+
+    def location(self, kind: str) -> str:
+        return span_location(kind, self.page_start, self.page_end, self.line_start, self.line_end)
+
+
+@dataclass
+class Answer:
+    """The model's answer, the passages it was given and which of them it cited."""
+
+    question: str
+    text: str
+    supported: bool  # False when the model found no answer in the passages
+    sources: list[Source]
+    cited: list[int]  # source numbers cited in the text, in first-cited order
+    model: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def ask(
+    document: Document,
+    memory: DocumentMemory,
+    question: str,
+    model: Model,
+    results: ResultCache,
+    options: AskOptions = AskOptions(),
+) -> Answer:
+    """Answer `question` from the passages of `document` that its memory retrieves."""
+    started = time.perf_counter()
+    prompt = load_prompt("ask_answer")
+    hits = memory.search(question, k=options.candidates)
+    overhead = model.count_tokens(prompt.render(sources="", question=question)) + _PROMPT_MARGIN
+    budget = model.context_window - overhead - options.answer_tokens
+    sources = select_passages(document, hits, model, budget, options.max_sources)
+    retrieved = time.perf_counter()
+    if not sources:
+        return Answer(question, "", False, [], [], model.name, {"retrieve": retrieved - started})
+    rendered = prompt.render(sources=format_sources(sources, document.kind), question=question)
+    key = result_key("ask", model.name, prompt.sha256, options.answer_tokens, rendered)
+    options_ = GenerationOptions(max_new_tokens=options.answer_tokens, batch_size=1)
+    reply = run_steps(model, results, [Step(key, rendered)], options_)[0]
+    text = tidy(reply, truncated=model.count_tokens(reply) >= options.answer_tokens - 2)
+    answer = interpret(question, text, sources, model.name)
+    answer.timings = {"retrieve": retrieved - started, "answer": time.perf_counter() - retrieved}
+    return answer
+
+
+@dataclass
+class _Span:
+    start: int
+    end: int
+    score: float
+    chunks: list[int]
+    cost: int  # tokens of its text plus its header line
+
+
+def select_passages(document: Document, hits: list[Hit], model: Model, budget: int, limit: int) -> list[Source]:
+    """The retrieved chunks that fit `budget` tokens, best first, numbered 1.. .
+
+    A chunk that overlaps or touches a passage already chosen extends it (its neighbour's context,
+    read once and whole, covered by one citation); any other chunk becomes a new passage. Chunks
+    are taken in rank order, and one that no longer fits is skipped for a smaller one below it.
+    """
+    spans: list[_Span] = []
+    used = 0
+    for hit in hits:
+        chunk = hit.chunk
+        touching = [s for s in spans if s.start <= chunk.end and chunk.start <= s.end]
+        if not touching and len(spans) == limit:
+            continue
+        start = min([chunk.start, *(s.start for s in touching)])
+        end = max([chunk.end, *(s.end for s in touching)])
+        cost = model.count_tokens(document.text[start:end].strip()) + 16
+        extra = cost - sum(s.cost for s in touching)
+        if used + extra > budget:
+            continue
+        merged = _Span(start, end, max([hit.score, *(s.score for s in touching)]),
+                       sorted({chunk.index, *(i for s in touching for i in s.chunks)}), cost)
+        place = spans.index(touching[0]) if touching else len(spans)
+        spans = [s for s in spans if s not in touching]
+        spans.insert(min(place, len(spans)), merged)
+        used += extra
+    return [_source(document, number, span) for number, span in enumerate(spans, start=1)]
+
+
+def _source(document: Document, number: int, span: _Span) -> Source:
+    last = max(span.start, span.end - 1)
+    return Source(
+        number, document.text[span.start : span.end].strip(), span.start, span.end,
+        document.page_at(span.start), document.page_at(last), document.line_at(span.start), document.line_at(last),
+        span.score, tuple(span.chunks),
+    )
+
+
+def format_sources(sources: list[Source], kind: str) -> str:
+    """The numbered passages as the prompt shows them."""
+    return "\n\n".join(f"[{s.number}] ({s.location(kind)})\n{s.text}" for s in sources)
+
+
+def interpret(question: str, text: str, sources: list[Source], model_name: str) -> Answer:
+    """Read the model's reply: the not-found marker, and the [n] citations that name real sources."""
+    reply = text.strip()
+    if not reply or reply.upper().startswith(NOT_FOUND_MARKER) or reply.upper().rstrip(".") == NOT_FOUND_MARKER:
+        return Answer(question, "", False, sources, [], model_name)
+    cited: list[int] = []
+    for group in _CITATION.findall(reply):
+        for number in re.split(r"\s*[,;，]\s*", group):
+            value = int(number)
+            if 1 <= value <= len(sources) and value not in cited:
+                cited.append(value)
+    return Answer(question, reply, True, sources, cited, model_name)
+
+
+def excerpt(text: str, question: str, width: int = 160) -> str:
+    """The part of a passage to show next to its citation: the sentence sharing most words (or
+    Chinese character pairs) with the question, widened to about `width` characters."""
+    flat = " ".join(text.split())
+    wanted = _terms(question)
+    pieces = [p for p in sentences(flat) if p.strip()] or [flat]
+    best = max(pieces, key=lambda piece: len(wanted & _terms(piece)))
+    start = max(0, min(flat.index(best), len(flat) - width))
+    snippet = flat[start : start + width]
+    return ("..." if start else "") + snippet + ("..." if start + width < len(flat) else "")
+
+
+def _terms(text: str) -> set[str]:
+    lowered = text.lower()
+    words = {w for w in re.findall(r"[a-z0-9]+", lowered) if len(w) > 2}
+    cjk = re.findall(r"[\u4e00-\u9fff]", lowered)
+    return words | {a + b for a, b in zip(cjk, cjk[1:])}

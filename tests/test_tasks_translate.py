@@ -1,0 +1,126 @@
+"""Translation with a fake model: paragraph alignment, context, glossary, streaming, resume."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from longdoc.document import Document, Page
+from longdoc.tasks.results import ResultCache
+from longdoc.tasks.translate import (
+    TranslateOptions,
+    load_glossary_csv,
+    missing_numbers,
+    parse_reply,
+    resolve_languages,
+    split_paragraphs,
+    translate,
+)
+
+NOTES = "雾溪镇在青岚山南麓。\n\n镇上有一条茶路，马帮走了三百年。\n\n1898年，吴三娘开了歇马店。\n"
+
+
+def _text_block(prompt: str) -> str:
+    return re.search(r"<text>\n(.*?)\n</text>", prompt, re.S).group(1)  # type: ignore[union-attr]
+
+
+def _tagging_reply(prompt: str) -> str:
+    """'EN(<the text>)' plus a TERMS line naming 马帮 whenever it occurs."""
+    text = _text_block(prompt)
+    terms = "\nTERMS:\n马帮 = mule caravan" if "马帮" in text else ""
+    return f"EN({text}){terms}"
+
+
+def _document(text: str) -> Document:
+    return Document(source="notes.txt", pages=(Page(1, text),))
+
+
+def test_paragraphs_map_one_to_one_with_their_separators(fake_model, tmp_path: Path) -> None:
+    model = fake_model(context_window=800, reply=_tagging_reply)
+    out = list(translate(_document(NOTES), model, ResultCache(tmp_path)))
+    assert [p.text for p in out] == ["EN(雾溪镇在青岚山南麓。)", "EN(镇上有一条茶路，马帮走了三百年。)", "EN(1898年，吴三娘开了歇马店。)"]
+    assert "".join(p.text + p.separator for p in out).count("\n\n") == 2
+
+
+def test_single_line_paragraphs_are_kept_line_for_line() -> None:
+    paragraphs = split_paragraphs("第一行。\n第二行。\n  第三行。\n")
+    assert [p.text for p in paragraphs] == ["第一行。", "第二行。", "第三行。"]
+    assert [p.separator for p in paragraphs] == ["\n", "\n  ", "\n"]
+
+
+def test_each_paragraph_sees_the_previous_one_and_its_translation(fake_model, tmp_path: Path) -> None:
+    model = fake_model(context_window=800, reply=_tagging_reply)
+    list(translate(_document(NOTES), model, ResultCache(tmp_path)))
+    second = model.prompts[1]
+    assert "<previous>\n雾溪镇在青岚山南麓。\n</previous>" in second
+    assert "<previous_translation>\nEN(雾溪镇在青岚山南麓。)\n</previous_translation>" in second
+
+
+def test_terms_the_model_reports_are_reused_and_pinned_terms_win(fake_model, tmp_path: Path) -> None:
+    text = "马帮从镇上出发。\n\n第二天，马帮过了河。\n\n歇马店的灯亮了。\n"
+    model = fake_model(context_window=800, reply=_tagging_reply)
+    list(translate(_document(text), model, ResultCache(tmp_path), TranslateOptions(glossary={"歇马店": "Rest-Horse Inn"})))
+    assert "马帮 = mule caravan" not in model.prompts[0]  # nothing learned yet
+    assert "马帮 = mule caravan" in model.prompts[1]  # learned from the first reply
+    assert "歇马店 = Rest-Horse Inn" in model.prompts[2] and "歇马店" not in model.prompts[1].split("<glossary>")[1].split("</glossary>")[0]
+
+
+def test_a_long_paragraph_is_cut_at_sentences_and_joined(fake_model, tmp_path: Path) -> None:
+    sentence = "The caravan crossed the river at dawn and rested at the inn. "
+    model = fake_model(context_window=800, reply=lambda prompt: _text_block(prompt).upper())
+    options = TranslateOptions(source="en", target="fr", piece_tokens=40)
+    out = list(translate(_document(sentence * 10), model, ResultCache(tmp_path), options))
+    assert len(out) == 1 and len(model.prompts) >= 3
+    assert out[0].text == (sentence * 10).strip().upper()
+    assert all(model.count_tokens(_text_block(p)) <= 40 for p in model.prompts)
+
+
+def test_translation_streams_paragraph_by_paragraph(fake_model, tmp_path: Path) -> None:
+    model = fake_model(context_window=800, reply=_tagging_reply)
+    stream = translate(_document(NOTES), model, ResultCache(tmp_path))
+    first = next(stream)
+    assert first.index == 0 and len(model.prompts) == 1  # the rest is not translated yet
+
+
+def test_an_interrupted_translation_resumes(fake_model, tmp_path: Path) -> None:
+    results = ResultCache(tmp_path)
+    interrupted = fake_model(context_window=800, reply=_tagging_reply, fail_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        list(translate(_document(NOTES), interrupted, results))
+    resumed = fake_model(context_window=800, reply=_tagging_reply)
+    out = list(translate(_document(NOTES), resumed, results))
+    assert len(resumed.prompts) == 1 and len(out) == 3
+
+
+@pytest.mark.parametrize(
+    "text, options, languages",
+    [
+        (NOTES, TranslateOptions(), ("zh", "en")),
+        ("The keeper lit the lamp.", TranslateOptions(), ("en", "zh")),
+        ("The keeper lit the lamp.", TranslateOptions(target="French"), ("en", "French")),
+        (NOTES, TranslateOptions(source="zh", target="ja"), ("zh", "ja")),
+    ],
+)
+def test_languages_are_detected_or_taken_as_given(text: str, options: TranslateOptions, languages: tuple[str, str]) -> None:
+    assert resolve_languages(text, options) == languages
+
+
+def test_reply_parsing_separates_translation_and_terms() -> None:
+    text, terms = parse_reply("The caravan left.\nTERMS:\n马帮 = mule caravan\n- 雾溪镇 = Wuxi Town\nnonsense line")
+    assert text == "The caravan left."
+    assert terms == {"马帮": "mule caravan", "雾溪镇": "Wuxi Town"}
+    assert parse_reply("Just a translation.") == ("Just a translation.", {})
+
+
+def test_missing_numbers_are_reported() -> None:
+    assert missing_numbers("1898年，花了1,200两银子，3月出发。", "In 1898 it cost 1200 taels; they left in March.") == ()
+    assert missing_numbers("1898年开店。", "The inn opened.") == ("1898",)
+
+
+def test_glossary_csv() -> None:
+    assert load_glossary_csv("source,translation\n马帮,mule caravan\n\n# note\n歇马店, Rest-Horse Inn\n") == {
+        "马帮": "mule caravan",
+        "歇马店": "Rest-Horse Inn",
+    }
