@@ -47,7 +47,8 @@ class FakeModel:
         options = options or GenerationOptions()
         if self.fail_after is not None and len(self.calls) >= self.fail_after:
             raise KeyboardInterrupt
-        self.calls.append(list(prompts))
+        prompts = [_flat(prompt) for prompt in prompts]
+        self.calls.append(prompts)
         replies = []
         for prompt in prompts:
             reply = self.reply(prompt)
@@ -59,6 +60,18 @@ class FakeModel:
     @property
     def prompts(self) -> list[str]:
         return [prompt for call in self.calls for prompt in call]
+
+
+def _flat(prompt) -> str:  # type: ignore[no-untyped-def]
+    """A conversation as one text with '[role]' lines, so replies and asserts can find each turn."""
+    if isinstance(prompt, str):
+        return prompt
+    return "\n\n".join(f"[{message['role']}]\n{message['content']}" for message in prompt)
+
+
+def last_turn(prompt: str) -> str:
+    """The last message of a flattened conversation (the whole text for a plain prompt)."""
+    return re.split(r"\n\n\[(?:user|assistant|system)\]\n|^\[(?:user|system)\]\n", prompt)[-1]
 
 
 def _echo_reply(prompt: str) -> str:

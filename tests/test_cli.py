@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import last_turn
 
 from longdoc import __version__, cli
 
@@ -240,7 +241,7 @@ def test_ask_says_when_the_document_has_no_answer(tmp_path: Path, embedder: Fake
 
 
 def test_translate_streams_paragraphs_from_stdin(monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
-    fake = fake_model(context_window=800, reply=lambda prompt: "EN: " + prompt.split("<text>\n")[1].split("\n</text>")[0])
+    fake = fake_model(context_window=800, reply=lambda prompt: "EN: " + last_turn(prompt))
     monkeypatch.setattr(cli, "_model", lambda spec, fast, device: fake)
     _stdin(monkeypatch, "第一段，1898年。\n\n第二段。\n".encode("gb18030"))
     assert cli.run(["translate", "--src", "zh"]) == 0

@@ -350,3 +350,11 @@ def test_markdown_is_kept_as_written(tmp_path: Path, name: str) -> None:
     source = "# Title\n\nSome *emphasis* and <br> a tag.\n"
     doc = read_document(write(tmp_path, name, source.encode()))
     assert (doc.kind, doc.text) == ("markdown", source.strip())
+
+
+def test_utf8_cut_in_the_middle_of_a_character_is_read_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "cut.txt"
+    path.write_bytes("雾溪镇茶路记。青岚山南麓有一座小镇。".encode()[:-2])
+    document = read_document(str(path))
+    assert document.text == "雾溪镇茶路记。青岚山南麓有一座小镇"
+    assert any("middle of a character" in w for w in document.warnings)

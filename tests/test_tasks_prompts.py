@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from longdoc.tasks.cleanup import tidy
-from longdoc.tasks.prompts import PromptError, fence, load_prompt, parse_prompt, prompts_dir
+from longdoc.tasks.prompts import PromptError, fence, load_prompt, parse_prompt, prompt_text, prompts_dir
 
 SHIPPED = sorted(path.stem for path in prompts_dir().glob("*.txt"))
 
@@ -18,7 +18,7 @@ def test_every_task_step_has_a_template() -> None:
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_templates_parse_and_render(name: str) -> None:
     template = load_prompt(name)
-    rendered = template.render(**{variable: f"@@{variable}@@" for variable in template.variables})
+    rendered = prompt_text(template.render(**{variable: f"@@{variable}@@" for variable in template.variables}))
     assert all(f"@@{variable}@@" in rendered for variable in template.variables)
     assert "{{" not in rendered
 
@@ -67,3 +67,10 @@ def test_document_text_cannot_forge_a_delimiter(tag: str) -> None:
 )
 def test_replies_are_tidied(reply: str, truncated: bool, expected: str) -> None:
     assert tidy(reply, truncated) == expected
+
+
+def test_a_template_with_a_system_part_renders_messages() -> None:
+    template = parse_prompt("t", "# variables: text\n---\n[system]\nBe brief.\n[user]\nSay {{text}}.")
+    assert template.render(text="hi") == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi."}]
+    with pytest.raises(PromptError, match=r"\[user\]"):
+        parse_prompt("t", "# variables: text\n---\n[system]\nBe brief. {{text}}")

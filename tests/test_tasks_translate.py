@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import last_turn
 
 from longdoc.document import Document, Page
 from longdoc.tasks.results import ResultCache
@@ -13,7 +14,8 @@ from longdoc.tasks.translate import (
     TranslateOptions,
     load_glossary_csv,
     missing_numbers,
-    parse_reply,
+    clean_term,
+    recurring_terms,
     resolve_languages,
     split_paragraphs,
     translate,
@@ -23,14 +25,13 @@ NOTES = "雾溪镇在青岚山南麓。\n\n镇上有一条茶路，马帮走了�
 
 
 def _text_block(prompt: str) -> str:
-    return re.search(r"<text>\n(.*?)\n</text>", prompt, re.S).group(1)  # type: ignore[union-attr]
+    """The paragraph a translate prompt asks for: its last user turn."""
+    return last_turn(prompt)
 
 
 def _tagging_reply(prompt: str) -> str:
-    """'EN(<the text>)' plus a TERMS line naming 马帮 whenever it occurs."""
-    text = _text_block(prompt)
-    terms = "\nTERMS:\n马帮 = mule caravan" if "马帮" in text else ""
-    return f"EN({text}){terms}"
+    """'EN(<the text>)'."""
+    return f"EN({_text_block(prompt)})"
 
 
 def _document(text: str) -> Document:
@@ -54,17 +55,41 @@ def test_each_paragraph_sees_the_previous_one_and_its_translation(fake_model, tm
     model = fake_model(context_window=800, reply=_tagging_reply)
     list(translate(_document(NOTES), model, ResultCache(tmp_path)))
     second = model.prompts[1]
-    assert "<previous>\n雾溪镇在青岚山南麓。\n</previous>" in second
-    assert "<previous_translation>\nEN(雾溪镇在青岚山南麓。)\n</previous_translation>" in second
+    assert "[user]\n雾溪镇在青岚山南麓。\n\n[assistant]\nEN(雾溪镇在青岚山南麓。)\n\n[user]\n镇上有一条茶路" in second
+    assert "[assistant]" not in model.prompts[0]  # the first paragraph has no history
 
 
-def test_terms_the_model_reports_are_reused_and_pinned_terms_win(fake_model, tmp_path: Path) -> None:
-    text = "马帮从镇上出发。\n\n第二天，马帮过了河。\n\n歇马店的灯亮了。\n"
-    model = fake_model(context_window=800, reply=_tagging_reply)
+def _term_or_tag(prompt: str) -> str:
+    """Term prompts get 'The translation is "Term-<term>".', paragraphs 'EN(<text>)'."""
+    asked = re.search(r'How is "(.+?)" written', prompt)
+    return f'The translation is "Term {len(asked.group(1))}".' if asked else f"EN({_text_block(prompt)})"
+
+
+def test_recurring_names_are_translated_once_and_kept_in_the_glossary(fake_model, tmp_path: Path) -> None:
+    text = "吴三娘开了歇马店。\n\n马帮到了歇马店，吴三娘出来迎接。\n\n歇马店的灯亮了，吴三娘睡了。\n"
+    model = fake_model(context_window=800, reply=_term_or_tag)
     list(translate(_document(text), model, ResultCache(tmp_path), TranslateOptions(glossary={"歇马店": "Rest-Horse Inn"})))
-    assert "马帮 = mule caravan" not in model.prompts[0]  # nothing learned yet
-    assert "马帮 = mule caravan" in model.prompts[1]  # learned from the first reply
-    assert "歇马店 = Rest-Horse Inn" in model.prompts[2] and "歇马店" not in model.prompts[1].split("<glossary>")[1].split("</glossary>")[0]
+    term_calls = [p for p in model.prompts if "How is" in p]
+    assert [re.search(r'How is "(.+?)"', p).group(1) for p in term_calls] == ["吴三娘"]  # type: ignore[union-attr]
+    paragraphs = [p for p in model.prompts if "How is" not in p]
+    for prompt in paragraphs:
+        glossary = prompt.split("[system]")[1].split("[user]")[0]
+        assert "吴三娘 = Term 3" in glossary and "歇马店 = Rest-Horse Inn" in glossary  # learned and pinned
+
+
+def test_recurring_terms_are_names_not_phrases() -> None:
+    text = "雾溪镇的茶叶很好。" * 3 + "陈守义说了二十年。" * 3
+    terms = recurring_terms(text, chinese=True)
+    assert "雾溪镇" in terms and "陈守义" in terms
+    assert not any("的" in t or t.endswith("十") for t in terms)
+    assert recurring_terms("Then Tobias Quill came. " * 3 + "The lamp was lit.", chinese=False) == ["Tobias Quill"]
+
+
+def test_a_term_translation_that_does_not_look_like_one_is_ignored() -> None:
+    assert clean_term('The English translation of "雾溪镇" is "Misty Creek Town".', "雾溪镇", "en") == "Misty Creek Town"
+    assert clean_term('The translation is "Mud溪 Village".', "雾溪镇", "en") is None
+    assert clean_term("雾溪镇", "雾溪镇", "en") is None
+    assert clean_term("I am not sure how to translate this name into English at all", "雾溪镇", "en") is None
 
 
 def test_a_long_paragraph_is_cut_at_sentences_and_joined(fake_model, tmp_path: Path) -> None:
@@ -105,13 +130,6 @@ def test_an_interrupted_translation_resumes(fake_model, tmp_path: Path) -> None:
 )
 def test_languages_are_detected_or_taken_as_given(text: str, options: TranslateOptions, languages: tuple[str, str]) -> None:
     assert resolve_languages(text, options) == languages
-
-
-def test_reply_parsing_separates_translation_and_terms() -> None:
-    text, terms = parse_reply("The caravan left.\nTERMS:\n马帮 = mule caravan\n- 雾溪镇 = Wuxi Town\nnonsense line")
-    assert text == "The caravan left."
-    assert terms == {"马帮": "mule caravan", "雾溪镇": "Wuxi Town"}
-    assert parse_reply("Just a translation.") == ("Just a translation.", {})
 
 
 def test_missing_numbers_are_reported() -> None:

@@ -63,7 +63,19 @@ def decode(data: bytes, source: str, encoding: str | None = None) -> DecodedText
     text = _strict(data, "utf-8")
     if text is not None:
         return _checked(DecodedText(text, "utf-8"), source)
+    cut = _utf8_cut_short(data)
+    if cut is not None:
+        return _checked(DecodedText(cut, "utf-8", f"{source}: ends in the middle of a character (truncated file?); the partial character was dropped"), source)
     return _checked(_detect(data, source), source)
+
+
+def _utf8_cut_short(data: bytes) -> str | None:
+    """UTF-8 text whose last character was cut off (`head -c`, an interrupted download), minus
+    that partial character; None when anything else is wrong with it."""
+    for drop in (1, 2, 3):
+        if len(data) > drop and data[-drop] & 0xC0 == 0xC0:  # the lead byte of the cut character
+            return _strict(data[:-drop], "utf-8")
+    return None
 
 
 def normalise(text: str) -> str:

@@ -15,7 +15,7 @@ from longdoc.document import Document
 from longdoc.engine.model import GenerationOptions, Model
 from longdoc.memory.index import DocumentMemory, Hit
 from longdoc.tasks.cleanup import sentences, tidy
-from longdoc.tasks.prompts import load_prompt
+from longdoc.tasks.prompts import load_prompt, prompt_text
 from longdoc.tasks.results import ResultCache, result_key
 from longdoc.tasks.steps import Step, run_steps
 
@@ -80,7 +80,7 @@ def ask(
     started = time.perf_counter()
     prompt = load_prompt("ask_answer")
     hits = memory.search(question, k=options.candidates)
-    overhead = model.count_tokens(prompt.render(sources="", question=question)) + _PROMPT_MARGIN
+    overhead = model.count_tokens(prompt_text(prompt.render(sources="", question=question))) + _PROMPT_MARGIN
     budget = model.context_window - overhead - options.answer_tokens
     sources = select_passages(document, hits, model, budget, options.max_sources)
     retrieved = time.perf_counter()
@@ -105,11 +105,14 @@ class _Span:
     cost: int  # tokens of its text plus its header line
 
 
-def select_passages(document: Document, hits: list[Hit], model: Model, budget: int, limit: int) -> list[Source]:
+def select_passages(
+    document: Document, hits: list[Hit], model: Model, budget: int, limit: int, max_passage: int = 400
+) -> list[Source]:
     """The retrieved chunks that fit `budget` tokens, best first, numbered 1.. .
 
     A chunk that overlaps or touches a passage already chosen extends it (its neighbour's context,
-    read once and whole, covered by one citation); any other chunk becomes a new passage. Chunks
+    read once and whole, covered by one citation) unless that would pass `max_passage` tokens,
+    where a small model starts to lose the fact in the middle; any other chunk becomes a new passage. Chunks
     are taken in rank order, and one that no longer fits is skipped for a smaller one below it.
     """
     spans: list[_Span] = []
@@ -117,11 +120,14 @@ def select_passages(document: Document, hits: list[Hit], model: Model, budget: i
     for hit in hits:
         chunk = hit.chunk
         touching = [s for s in spans if s.start <= chunk.end and chunk.start <= s.end]
-        if not touching and len(spans) == limit:
-            continue
         start = min([chunk.start, *(s.start for s in touching)])
         end = max([chunk.end, *(s.end for s in touching)])
         cost = model.count_tokens(document.text[start:end].strip()) + 16
+        if touching and cost > max_passage:  # too long to read as one: the chunk stands alone
+            touching, start, end = [], chunk.start, chunk.end
+            cost = model.count_tokens(chunk.text) + 16
+        if not touching and len(spans) == limit:
+            continue
         extra = cost - sum(s.cost for s in touching)
         if used + extra > budget:
             continue

@@ -1,9 +1,11 @@
 """Prompt templates: files in `prompts/` with declared variables, rendered with document text fenced.
 
 A template file starts with `#` header lines, one of them `# variables: a, b`, then a line `---`,
-then the body, where `{{name}}` marks a variable. Rendering checks that exactly the declared
-variables are given, so a typo in a template or a caller fails loudly instead of sending the
-model a prompt with a hole in it.
+then the body, where `{{name}}` marks a variable. A body that begins with a line `[system]` has a
+system message, up to a line `[user]`; small models keep to rules stated there (such as "say so
+when the passages do not answer") better than to the same words at the end of a long user message.
+Rendering checks that exactly the declared variables are given, so a typo in a template or a
+caller fails loudly instead of sending the model a prompt with a hole in it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from longdoc.engine.model import Prompt
 from longdoc.errors import LongdocError
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
@@ -31,17 +34,32 @@ class PromptTemplate:
     """One task step's prompt: its body, declared variables and content hash (part of cache keys)."""
 
     name: str
-    body: str
+    body: str  # the user message
     variables: frozenset[str]
     sha256: str
+    system: str | None = None  # the system message, if the template has one
 
-    def render(self, **values: object) -> str:
-        """The prompt with every variable filled in; values are fenced against delimiter forgery."""
+    def render(self, **values: object) -> Prompt:
+        """The prompt with every variable filled in: a string, or system + user messages.
+
+        Values are fenced against delimiter forgery."""
         given = set(values)
         if given != self.variables:
             missing, extra = sorted(self.variables - given), sorted(given - self.variables)
             raise PromptError(f"prompt {self.name}: missing variables {missing}, unexpected {extra}")
-        return _PLACEHOLDER.sub(lambda match: fence(str(values[match.group(1)])), self.body)
+        user = self._fill(self.body, values)
+        if self.system is None:
+            return user
+        return [{"role": "system", "content": self._fill(self.system, values)}, {"role": "user", "content": user}]
+
+    @staticmethod
+    def _fill(text: str, values: dict[str, object]) -> str:
+        return _PLACEHOLDER.sub(lambda match: fence(str(values[match.group(1)])), text)
+
+
+def prompt_text(prompt: Prompt) -> str:
+    """All the text of a prompt, for counting its tokens."""
+    return prompt if isinstance(prompt, str) else "\n\n".join(message["content"] for message in prompt)
 
 
 def fence(text: str) -> str:
@@ -79,7 +97,17 @@ def parse_prompt(name: str, raw: str) -> PromptTemplate:
     if used != declared:
         raise PromptError(f"prompt {name}: declares {sorted(declared)} but uses {sorted(used)}")
     digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()
-    return PromptTemplate(name=name, body=body.strip("\n"), variables=frozenset(declared), sha256=digest)
+    system, user = _split_roles(name, body.strip("\n"))
+    return PromptTemplate(name=name, body=user, variables=frozenset(declared), sha256=digest, system=system)
+
+
+def _split_roles(name: str, body: str) -> tuple[str | None, str]:
+    if not body.startswith("[system]\n"):
+        return None, body
+    system, separator, user = body.removeprefix("[system]\n").partition("\n[user]\n")
+    if not separator:
+        raise PromptError(f"prompt {name}: a [system] part needs a [user] part after it")
+    return system.strip("\n"), user.strip("\n")
 
 
 def _declared_variables(name: str, header: str) -> set[str]:

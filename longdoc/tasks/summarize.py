@@ -18,11 +18,11 @@ from typing import Literal
 from longdoc.chunking import ChunkConfig, chunk_document, span_location
 from longdoc.console import warn
 from longdoc.document import Document
-from longdoc.engine.model import GenerationOptions, Model
+from longdoc.engine.model import GenerationOptions, Model, Prompt
 from longdoc.errors import ModelError
 from longdoc.tasks.cleanup import tidy
 from longdoc.tasks.language import detect_language, language_name
-from longdoc.tasks.prompts import PromptTemplate, load_prompt
+from longdoc.tasks.prompts import PromptTemplate, load_prompt, prompt_text
 from longdoc.tasks.results import ResultCache, result_key
 from longdoc.tasks.steps import Step, run_steps
 
@@ -153,7 +153,7 @@ class _Run:
         if final > window // 2:
             warn(f"--length {self.options.words} is more than {self.model.name} can write in one pass; the summary will be shorter")
             final = window // 2
-        overhead = {p.name: self.tokens(self._render(p, "", self.options.part_words)) + _PROMPT_MARGIN
+        overhead = {p.name: self.tokens(prompt_text(self._render(p, "", self.options.part_words))) + _PROMPT_MARGIN
                     for p in (self.map_prompt, self.reduce_prompt, self.final_prompt)}
         chunk = min(window - overhead[self.map_prompt.name] - part, self.options.max_chunk_tokens)
         reduce = window - overhead[self.reduce_prompt.name] - part
@@ -161,7 +161,7 @@ class _Run:
             raise ModelError(f"{self.model.name}'s context of {window} tokens is too small to summarize in parts of {self.options.part_words} words")
         return _Budget(part, final, chunk, reduce, window - overhead[self.final_prompt.name] - final)
 
-    def _render(self, prompt: PromptTemplate, text: str, words: int) -> str:
+    def _render(self, prompt: PromptTemplate, text: str, words: int) -> Prompt:
         return prompt.render(text=text, language=self.language, words=words)
 
     def map(self, chunks: Sequence) -> list[SummaryNode]:  # type: ignore[type-arg]

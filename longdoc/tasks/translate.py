@@ -5,8 +5,11 @@ lines); each becomes one output paragraph, with the source's own separators kept
 survives one to one. A paragraph too long for one prompt is cut at sentence ends and its pieces
 joined again. Every piece is translated with the previous piece and its translation as context
 and with the glossary entries that occur in it: pinned terms from the user, plus names and terms
-the model reported for earlier pieces. Pieces run in order, one after another, because each
-needs the translation before it.
+that recur in the document. A recurring term (a Chinese character sequence, or a capitalised name
+in Latin script, seen at least three times) is translated once, in a short call of its own with a
+sentence that uses it, the first time a piece contains it; from then on every piece that contains
+it gets that translation in its glossary, so a name is rendered the same way throughout. Pieces run
+in order, one after another, because each needs the translation before it.
 """
 
 from __future__ import annotations
@@ -25,11 +28,17 @@ from longdoc.tasks.steps import Step, run_steps
 
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 _LINE_BREAK = re.compile(r"\n\s*")
-_TERMS_LINE = re.compile(r"^\s*\**\s*(?:TERMS|Terms|术语)\s*\**\s*[:：]", re.M)
-_TERM_PAIR = re.compile(r"^\s*(?:[-*•]\s*)?(.+?)\s*(?:=|→|->)\s*(.+?)\s*$")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _NONE = "(none)"
 _MAX_GLOSSARY_LINES = 40  # glossary entries shown per prompt; only those occurring in the piece
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
+_NAME = re.compile(r"(?<![.!?。]\s)(?<!^)\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*")
+# Characters that start or end ordinary phrases rather than names: a candidate term with one of
+# them at an edge is a fragment of a sentence ("的茶", "在镇").
+_FUNCTION_CHARS = set("的了是在有和与及或不这那个们我你他她它也就都而着把被从到对说上下中里为以之其所很又还让给向于等匹支只条位座")
+_NUMERALS = set("一二三四五六七八九十百千万两零年")
+_MIN_OCCURRENCES = 3
+_MAX_TERMS = 200
 
 
 @dataclass(frozen=True)
@@ -94,8 +103,12 @@ def translate(
     """Translated paragraphs in order, each yielded as soon as it is done (for streaming)."""
     source, target = resolve_languages(document.text, options)
     run = _Translation(model, results, options, source, target)
+    terms = recurring_terms(document.text, is_chinese(source))
     for paragraph in split_paragraphs(document.text):
-        pieces = [run.translate_piece(piece) for piece in split_piece(paragraph.text, model, options.piece_tokens)]
+        pieces = []
+        for piece in split_piece(paragraph.text, model, options.piece_tokens):
+            run.learn_terms(piece, terms, document.text)
+            pieces.append(run.translate_piece(piece))
         if on_piece is not None:
             on_piece(len(pieces))
         text = ("" if is_chinese(target) else " ").join(pieces)
@@ -121,46 +134,126 @@ class _Translation:
         self.prompt = load_prompt("translate_segment")
         self.pinned = dict(options.glossary)
         self.learned: dict[str, str] = {}
+        self.term_prompt = load_prompt("translate_term")
+        self.source, self.target = source, target
         self.previous = ("", "")
         # Translations run a little longer than their source (English from Chinese: ~1.5x tokens).
         self.generation = GenerationOptions(max_new_tokens=2 * options.piece_tokens + 64, batch_size=1)
 
+    def learn_terms(self, piece: str, terms: list[str], document_text: str) -> None:
+        """Translate, in one batch, the recurring terms of `piece` that have no translation yet."""
+        new = [t for t in terms if t in piece and t not in self.learned and t not in self.pinned]
+        if not new:
+            return
+        steps = []
+        for term in new:
+            rendered = self.term_prompt.render(
+                source_language=self.source_name, target_language=self.target_name, term=term,
+                sentence=sentence_with(document_text, term),
+            )
+            steps.append(Step(result_key("term", self.model.name, self.term_prompt.sha256, self.target_name, rendered), rendered))
+        replies = run_steps(self.model, self.results, steps, GenerationOptions(max_new_tokens=24, batch_size=8))
+        for term, reply in zip(new, replies):
+            rendering = clean_term(reply, term, self.target)
+            self.learned[term] = rendering or ""  # "" = tried and failed: not asked again
+
     def translate_piece(self, piece: str) -> str:
-        glossary = self._glossary_for(piece)
-        rendered = self.prompt.render(
-            source_language=self.source_name,
-            target_language=self.target_name,
-            text=piece,
-            previous_source=self.previous[0] or _NONE,
-            previous_translation=self.previous[1] or _NONE,
-            glossary=glossary or _NONE,
-        )
-        key = result_key("translate", self.model.name, self.prompt.sha256, self.target_name, rendered)
-        reply = run_steps(self.model, self.results, [Step(key, rendered)], self.generation)[0]
-        translation, terms = parse_reply(reply)
-        for term, rendering in terms.items():
-            if term in piece and term not in self.pinned:
-                self.learned.setdefault(term, rendering)  # the first rendering of a name sticks
+        messages = self._messages(piece)
+        key = result_key("translate", self.model.name, self.prompt.sha256, self.target_name, messages)
+        reply = run_steps(self.model, self.results, [Step(key, messages)], self.generation)[0]
+        translation = _unwrap(reply)
         self.previous = (piece, translation)
         return translation
 
+    def _messages(self, piece: str) -> list[dict[str, str]]:
+        """System (languages, glossary), then the previous paragraph and its translation as the
+        conversation so far, then this paragraph: context a small model does not mistake for
+        text to translate."""
+        system, user = self._render(piece)
+        if not self.previous[0]:
+            return [system, user]
+        _, previous_user = self._render(self.previous[0])
+        return [system, previous_user, {"role": "assistant", "content": self.previous[1]}, user]
+
+    def _render(self, piece: str) -> tuple[dict[str, str], dict[str, str]]:
+        rendered = self.prompt.render(
+            source_language=self.source_name,
+            target_language=self.target_name,
+            glossary=self._glossary_for(piece) or _NONE,
+            text=piece,
+        )
+        assert isinstance(rendered, list) and len(rendered) == 2, "translate_segment needs [system] and [user] parts"
+        return rendered[0], rendered[1]
+
     def _glossary_for(self, piece: str) -> str:
-        entries = {**self.learned, **self.pinned}
+        entries = {**{t: r for t, r in self.learned.items() if r}, **self.pinned}
         lines = [f"{term} = {rendering}" for term, rendering in entries.items() if term in piece]
         return "\n".join(lines[:_MAX_GLOSSARY_LINES])
 
 
-def parse_reply(reply: str) -> tuple[str, dict[str, str]]:
-    """The translation, and the `source = translation` terms listed after its TERMS: line."""
-    match = _TERMS_LINE.search(reply)
-    if match is None:
-        return reply.strip(), {}
-    terms: dict[str, str] = {}
-    for line in reply[match.end() :].splitlines():
-        pair = _TERM_PAIR.match(line)
-        if pair and 0 < len(pair.group(1)) <= 40 and 0 < len(pair.group(2)) <= 80:
-            terms[pair.group(1).strip("*\"'“”")] = pair.group(2).strip("*\"'“”")
-    return reply[: match.start()].strip(), terms
+def recurring_terms(text: str, chinese: bool) -> list[str]:
+    """Names and terms worth a glossary entry: sequences that recur, longest first.
+
+    Chinese: 3-6 character sequences seen at least three times, not starting or ending with a
+    function character, not mostly numerals, and not just part of a longer recurring sequence. Latin script:
+    capitalised words and phrases not at a sentence start, seen at least three times.
+    """
+    counts: dict[str, int] = {}
+    if chinese:
+        for run in _CJK_RUN.findall(text):
+            for size in (3, 4, 5, 6):  # two-character sequences are mostly common words
+                for i in range(len(run) - size + 1):
+                    gram = run[i : i + size]
+                    counts[gram] = counts.get(gram, 0) + 1
+        candidates = {g: c for g, c in counts.items() if c >= _MIN_OCCURRENCES and _could_be_term(g)}
+        # "雾溪" inside "雾溪镇": keep the shorter only when it also occurs on its own often enough.
+        terms = [g for g, c in candidates.items() if not any(g in longer and c - candidates[longer] < _MIN_OCCURRENCES for longer in candidates if len(longer) > len(g))]
+    else:
+        for match in _NAME.finditer(text):
+            counts[match.group()] = counts.get(match.group(), 0) + 1
+        terms = [name for name, count in counts.items() if count >= _MIN_OCCURRENCES]
+    terms.sort(key=lambda term: (-len(term), -counts[term], term))
+    return terms[:_MAX_TERMS]
+
+
+def _could_be_term(gram: str) -> bool:
+    """False for fragments of ordinary phrasing: a function character at an edge or "的" inside,
+    or a number ("二十", "十年代")."""
+    if gram[0] in _FUNCTION_CHARS or gram[-1] in _FUNCTION_CHARS or "的" in gram or gram[-1] in _NUMERALS:
+        return False
+    return sum(char in _NUMERALS for char in gram) * 2 < len(gram)
+
+
+def sentence_with(text: str, term: str) -> str:
+    """The sentence (at most ~200 characters around the term) where `term` first occurs."""
+    at = text.find(term)
+    start = max(text.rfind(mark, 0, at) for mark in ("。", "！", "？", ". ", "\n")) + 1
+    end_marks = [text.find(mark, at) for mark in ("。", "！", "？", ". ", "\n")]
+    end = min([e + 1 for e in end_marks if e >= 0] or [len(text)])
+    start, end = max(start, at - 100), min(end, at + len(term) + 100)
+    return text[start:end].strip()
+
+
+def clean_term(reply: str, term: str, target: str) -> str | None:
+    """The translation in a reply to the term prompt, or None when it does not look like one.
+
+    Small models wrap it ('The translation of "X" is "Y".'): the last quoted phrase is taken.
+    Rejected: long replies, the term itself, or text still in the source script.
+    """
+    quoted = re.findall(r"[\"“”']([^\"“”']{1,60})[\"“”']", reply)
+    candidate = (quoted[-1] if quoted else reply.strip().splitlines()[0] if reply.strip() else "").strip(" .。\"'“”")
+    if not candidate or candidate == term or len(candidate.split()) > 6 or len(candidate) > 60:
+        return None
+    if not is_chinese(target) and _CJK_RUN.search(candidate) or re.search(r"[\u4e00-\u9fff]", candidate) and not is_chinese(target):
+        return None
+    if is_chinese(target) and not re.search(r"[\u4e00-\u9fff]", candidate):
+        return None
+    return candidate
+
+
+def _unwrap(reply: str) -> str:
+    """The translation without tags a small model sometimes copies from the prompt."""
+    return re.sub(r"^\s*<text>\s*|\s*</text>\s*$", "", reply.strip()).strip()
 
 
 def missing_numbers(source: str, translation: str) -> tuple[str, ...]:

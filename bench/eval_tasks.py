@@ -1,0 +1,181 @@
+"""Quality of summarize / ask / translate on the development split in ../shared/eval/.
+
+    python bench/eval_tasks.py --model qwen2.5-0.5b --tasks summarize,nq,quality,translate \
+        --limit 3 --json-out /tmp/eval_0.5b.json
+
+Runs the library functions the CLI commands call (same prompts, budgets, caches), one model per
+run, and prints one line per task:
+  summarize  ROUGE-L F1 (rouge-score, stemmed) of the summary vs the reference, leval/gov_report_summ
+  nq         answer contains a reference answer (normalised), leval/natural_question
+  quality    multiple-choice accuracy (the option letter the answer names, else the option whose
+             words it shares most), leval/quality
+  translate  chrF and BLEU (sacrebleu) of zh->en on the first --lines lines of ntrex, one paragraph
+             per line, against ntrex/dev.en; --reverse adds en->zh (BLEU with the zh tokenizer)
+Needs `pip install rouge-score sacrebleu` (bench only, not a dependency of longdoc).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import string
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from longdoc.document import Document, Page  # noqa: E402
+from longdoc.engine.loading import load_model  # noqa: E402
+from longdoc.memory.embedder import SentenceTransformerEmbedder  # noqa: E402
+from longdoc.memory.index import open_memory  # noqa: E402
+from longdoc.memory.store import default_home  # noqa: E402
+from longdoc.tasks.ask import ask  # noqa: E402
+from longdoc.tasks.results import ResultCache  # noqa: E402
+from longdoc.tasks.summarize import SummaryOptions, summarize  # noqa: E402
+from longdoc.tasks.translate import TranslateOptions, translate  # noqa: E402
+
+EVAL = ROOT.parent / "shared" / "eval"
+
+
+def _rows(name: str) -> list[dict]:  # type: ignore[type-arg]
+    with open(EVAL / "leval" / f"{name}.dev.jsonl", encoding="utf-8") as file:
+        return [json.loads(line) for line in file]
+
+
+def _document(text: str, source: str) -> Document:
+    return Document(source=source, pages=(Page(1, text),))
+
+
+def eval_summarize(model, results: ResultCache, limit: int) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    scores, seconds = [], []
+    for n, row in enumerate(_rows("gov_report_summ")[:limit]):
+        started = time.perf_counter()
+        summary = summarize(_document(row["input"], f"gov{n}"), model, results, SummaryOptions(words=300))
+        seconds.append(time.perf_counter() - started)
+        score = scorer.score(row["outputs"][0], summary.text)["rougeL"].fmeasure
+        scores.append(score)
+        print(f"  summarize gov{n}: ROUGE-L {score:.3f}, {len(summary.text.split())} words, {seconds[-1]:.0f}s", flush=True)
+    return {"rougeL": _mean(scores), "n": len(scores), "seconds": seconds}
+
+
+def _normalise(text: str) -> str:
+    text = text.lower().translate(str.maketrans("", "", string.punctuation))
+    return " ".join(w for w in text.split() if w not in ("a", "an", "the"))
+
+
+def eval_nq(model, results: ResultCache, limit: int, embedder) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    hits, total = 0, 0
+    for n, row in enumerate(_rows("natural_question")):
+        document = _document(row["input"], f"nq{n}")
+        memory, _ = open_memory(document, embedder, home=default_home())
+        for question, reference in zip(row["instructions"], row["outputs"]):
+            if total >= limit:
+                return {"accuracy": hits / max(total, 1), "n": total}
+            answer = ask(document, memory, question, model, results)
+            ok = _normalise(reference) in _normalise(answer.text)
+            hits, total = hits + ok, total + 1
+            print(f"  nq: {'OK ' if ok else 'no '} {question!r} -> {answer.text[:100]!r} (ref {reference!r})", flush=True)
+    return {"accuracy": hits / max(total, 1), "n": total}
+
+
+def _chosen_option(answer: str, question: str) -> str | None:
+    letter = re.search(r"\(([A-D])\)|\b([A-D])\)|^([A-D])\b", answer.strip())
+    if letter:
+        return next(g for g in letter.groups() if g)
+    options = dict(re.findall(r"\(([A-D])\)\s*(.+)", question))
+    words = set(_normalise(answer).split())
+    overlap = {k: len(words & set(_normalise(v).split())) for k, v in options.items()}
+    return max(overlap, key=overlap.get) if overlap and max(overlap.values()) > 0 else None  # type: ignore[arg-type]
+
+
+def eval_quality(model, results: ResultCache, limit: int, embedder) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    hits, total = 0, 0
+    for n, row in enumerate(_rows("quality")):
+        document = _document(row["input"], f"quality{n}")
+        memory, _ = open_memory(document, embedder, home=default_home())
+        for question, reference in zip(row["instructions"], row["outputs"]):
+            if total >= limit:
+                return {"accuracy": hits / max(total, 1), "n": total}
+            answer = ask(document, memory, question.strip() + "\nName the letter of the right option.", model, results)
+            expected = re.search(r"\(([A-D])\)", reference).group(1)  # type: ignore[union-attr]
+            chosen = _chosen_option(answer.text, question)
+            hits, total = hits + (chosen == expected), total + 1
+            print(f"  quality: chose {chosen} expected {expected}: {answer.text[:80]!r}", flush=True)
+    return {"accuracy": hits / max(total, 1), "n": total}
+
+
+def _translate_lines(model, results: ResultCache, lines: list[str], source: str, target: str) -> list[str]:  # type: ignore[no-untyped-def]
+    document = _document("\n".join(lines), f"ntrex-{source}")
+    return [p.text for p in translate(document, model, results, TranslateOptions(source=source, target=target))]
+
+
+def eval_translate(model, results: ResultCache, lines: int, reverse: bool) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    import sacrebleu
+
+    zh = (EVAL / "ntrex" / "dev.zh").read_text(encoding="utf-8").splitlines()[:lines]
+    en = (EVAL / "ntrex" / "dev.en").read_text(encoding="utf-8").splitlines()[:lines]
+    started = time.perf_counter()
+    hypotheses = _translate_lines(model, results, zh, "zh", "en")
+    assert len(hypotheses) == len(en), f"{len(hypotheses)} paragraphs out for {len(en)} in"
+    report = {
+        "zh-en": {
+            "chrF": sacrebleu.corpus_chrf(hypotheses, [en]).score,
+            "BLEU": sacrebleu.corpus_bleu(hypotheses, [en]).score,
+            "lines": len(en),
+            "seconds": time.perf_counter() - started,
+        }
+    }
+    if reverse:
+        started = time.perf_counter()
+        back = _translate_lines(model, results, en, "en", "zh")
+        report["en-zh"] = {
+            "chrF": sacrebleu.corpus_chrf(back, [zh]).score,
+            "BLEU": sacrebleu.corpus_bleu(back, [zh], tokenize="zh").score,
+            "lines": len(zh),
+            "seconds": time.perf_counter() - started,
+        }
+    return report
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="qwen2.5-1.5b")
+    parser.add_argument("--tasks", default="summarize,nq,quality,translate")
+    parser.add_argument("--limit", type=int, default=5, help="documents (summarize) or questions (nq, quality)")
+    parser.add_argument("--lines", type=int, default=40, help="ntrex lines to translate")
+    parser.add_argument("--reverse", action="store_true", help="also translate en->zh")
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args()
+    model = load_model(args.model, default_home())
+    results = ResultCache(default_home())
+    embedder = SentenceTransformerEmbedder(None)
+    report: dict[str, object] = {"model": args.model, "limit": args.limit}
+    for task in args.tasks.split(","):
+        started = time.perf_counter()
+        if task == "summarize":
+            report[task] = eval_summarize(model, results, args.limit)
+        elif task == "nq":
+            report[task] = eval_nq(model, results, args.limit, embedder)
+        elif task == "quality":
+            report[task] = eval_quality(model, results, args.limit, embedder)
+        elif task == "translate":
+            report[task] = eval_translate(model, results, args.lines, args.reverse)
+        else:
+            raise SystemExit(f"unknown task {task}")
+        print(f"{args.model} {task}: {json.dumps(report[task])} ({time.perf_counter() - started:.0f}s)", flush=True)
+        if args.json_out:
+            args.json_out.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
