@@ -11,8 +11,7 @@ LongdocError                    1  anything else the library reports
 │   ├── NoTextLayer             9  a PDF with pages but no extractable text (needs OCR)
 │   ├── CorruptInput           10  a damaged PDF with no readable page, or a PDF that parses too slowly
 │   └── DecodeError            11  text that the requested encoding cannot decode
-├── ModelError                 12  embedding or language model could not be loaded or run
-└── NotBuiltYet                13  a command whose capability has not landed yet
+└── ModelError                 12  embedding or language model could not be loaded or run
 
 Typer's usage errors exit 2 and Ctrl-C exits 130; neither is a LongdocError.
 """
@@ -88,9 +87,3 @@ class ModelError(LongdocError):
     """A model could not be loaded or run."""
 
     exit_code = 12
-
-
-class NotBuiltYet(LongdocError):
-    """The command exists but its capability has not been built yet."""
-
-    exit_code = 13
