@@ -49,6 +49,7 @@ class ResultCache:
     def put(self, key: str, text: str) -> None:
         """Store `text` under `key` atomically; a full or read-only disk costs resumability, not the run."""
         path = self.path(key)
+        temporary: str | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
@@ -56,6 +57,8 @@ class ResultCache:
                 json.dump({"key": key, "text": text}, file, ensure_ascii=False)
             os.replace(temporary, path)
         except OSError as error:
+            if temporary is not None:
+                Path(temporary).unlink(missing_ok=True)
             if not self._warned:
                 warn(f"cannot save results to {self.root} ({error.strerror or error}); an interrupted run will start over")
                 self._warned = True
