@@ -6,7 +6,9 @@
 Runs the library functions the CLI commands call (same prompts, budgets, caches), one model per
 run, and prints one line per task:
   summarize  ROUGE-L F1 (rouge-score, stemmed) of the summary vs the reference, leval/gov_report_summ
-  nq         answer contains a reference answer (normalised), leval/natural_question
+             (shortest reports first)
+  nq         answer contains a reference answer (normalised), leval/natural_question (its HTML pages
+             turned into text by longdoc's HTML reader, as `longdoc ask page.html` would)
   quality    multiple-choice accuracy (the option letter the answer names, else the option whose
              words it shares most), leval/quality
   translate  chrF and BLEU (sacrebleu) of zh->en on the first --lines lines of ntrex, one paragraph
@@ -29,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from longdoc.document import Document, Page  # noqa: E402
 from longdoc.engine.loading import load_model  # noqa: E402
+from longdoc.ingest.html import html_to_text  # noqa: E402
 from longdoc.memory.embedder import SentenceTransformerEmbedder  # noqa: E402
 from longdoc.memory.index import open_memory  # noqa: E402
 from longdoc.memory.store import default_home  # noqa: E402
@@ -54,7 +57,8 @@ def eval_summarize(model, results: ResultCache, limit: int) -> dict:  # type: ig
 
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
     scores, seconds = [], []
-    for n, row in enumerate(_rows("gov_report_summ")[:limit]):
+    rows = sorted(_rows("gov_report_summ"), key=lambda row: len(row["input"]))  # --limit takes the shortest
+    for n, row in enumerate(rows[:limit]):
         started = time.perf_counter()
         summary = summarize(_document(row["input"], f"gov{n}"), model, results, SummaryOptions(words=300))
         seconds.append(time.perf_counter() - started)
@@ -72,7 +76,8 @@ def _normalise(text: str) -> str:
 def eval_nq(model, results: ResultCache, limit: int, embedder) -> dict:  # type: ignore[no-untyped-def,type-arg]
     hits, total = 0, 0
     for n, row in enumerate(_rows("natural_question")):
-        document = _document(row["input"], f"nq{n}")
+        # The pages are Wikipedia HTML; a user would save them as .html, which ingest turns into text.
+        document = _document(html_to_text(row["input"]), f"nq{n}")
         memory, _ = open_memory(document, embedder, home=default_home())
         for question, reference in zip(row["instructions"], row["outputs"]):
             if total >= limit:
