@@ -142,3 +142,9 @@ def test_glossary_csv() -> None:
         "马帮": "mule caravan",
         "歇马店": "Rest-Horse Inn",
     }
+
+
+def test_a_hard_wrapped_paragraph_is_rejoined_without_spaces_inside_chinese(fake_model, tmp_path: Path) -> None:
+    model = fake_model(context_window=800, reply=_tagging_reply)
+    (out,) = translate(_document("雾溪镇在青岚山\n南麓，the keeper\nlit it。\n"), model, ResultCache(tmp_path))
+    assert out.text == "EN(雾溪镇在青岚山南麓，the keeper lit it。)"

@@ -15,7 +15,7 @@ in order, one after another, because each needs the translation before it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from longdoc.chunking import ChunkConfig, chunk_document
@@ -32,6 +32,7 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _NONE = "(none)"
 _MAX_GLOSSARY_LINES = 40  # glossary entries shown per prompt; only those occurring in the piece
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
+_CJK_CHAR = re.compile(r"[\u4e00-\u9fff\u3000-\u303f\uff00-\uffef]")
 _NAME = re.compile(r"(?<![.!?。]\s)(?<!^)\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*")
 # Characters that start or end ordinary phrases rather than names: a candidate term with one of
 # them at an edge is a fragment of a sentence ("的茶", "在镇").
@@ -98,7 +99,6 @@ def translate(
     model: Model,
     results: ResultCache,
     options: TranslateOptions = TranslateOptions(),
-    on_piece: Callable[[int], None] | None = None,
 ) -> Iterator[TranslatedParagraph]:
     """Translated paragraphs in order, each yielded as soon as it is done (for streaming)."""
     source, target = resolve_languages(document.text, options)
@@ -109,20 +109,27 @@ def translate(
         for piece in split_piece(paragraph.text, model, options.piece_tokens):
             run.learn_terms(piece, terms, document.text)
             pieces.append(run.translate_piece(piece))
-        if on_piece is not None:
-            on_piece(len(pieces))
         text = ("" if is_chinese(target) else " ").join(pieces)
         yield TranslatedParagraph(paragraph.index, paragraph.text, text, paragraph.separator, missing_numbers(paragraph.text, text))
 
 
 def split_piece(text: str, model: Model, piece_tokens: int) -> list[str]:
     """A paragraph as pieces of at most `piece_tokens` model tokens, cut at sentence ends."""
-    flat = _LINE_BREAK.sub(" ", text.strip())  # a hard-wrapped paragraph is one paragraph
+    flat = _joined_lines(text.strip())  # a hard-wrapped paragraph is one paragraph
     if model.count_tokens(flat) <= piece_tokens:
         return [flat]
     document = Document(source="<paragraph>", pages=(Page(1, flat),))
     chunks = chunk_document(document, ChunkConfig(size=piece_tokens, overlap=0), counter=model.count_tokens)
     return [chunk.text for chunk in chunks]
+
+
+def _joined_lines(text: str) -> str:
+    """Line breaks inside a paragraph removed: nothing between Chinese characters, a space elsewhere."""
+    def joiner(match: re.Match[str]) -> str:
+        before, after = text[max(match.start() - 1, 0)], text[match.end() : match.end() + 1]
+        return "" if _CJK_CHAR.match(before) and _CJK_CHAR.match(after) else " "
+
+    return _LINE_BREAK.sub(joiner, text)
 
 
 class _Translation:
