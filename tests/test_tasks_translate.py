@@ -146,5 +146,5 @@ def test_glossary_csv() -> None:
 
 def test_a_hard_wrapped_paragraph_is_rejoined_without_spaces_inside_chinese(fake_model, tmp_path: Path) -> None:
     model = fake_model(context_window=800, reply=_tagging_reply)
-    (out,) = translate(_document("雾溪镇在青岚山\n南麓，the keeper\nlit it。\n"), model, ResultCache(tmp_path))
+    out, _ = translate(_document("雾溪镇在青岚山\n南麓，the keeper\nlit it。\n\n第二段。\n"), model, ResultCache(tmp_path))
     assert out.text == "EN(雾溪镇在青岚山南麓，the keeper lit it。)"
