@@ -6,9 +6,10 @@ keeps `representatives` keys on the compute device: the means of equal sub-block
 and, unlike a single mean, able to notice one strong passage inside a block.
 
 Stored keys are un-rotated (RoPE at position 0), which makes scoring position-free: a segment's
-mean un-rotated query is compared with every representative key, a block scores its best
-representative, summed over key/value heads. The top-k blocks are returned in reading order,
-rotated to the positions the cache reserves for them right after the sink tokens.
+un-rotated queries are compared with every representative key; each query token and head votes
+for blocks by a softmax over their best-representative scores, and the votes are summed. The
+top-k blocks are returned in reading order, rotated to the positions the cache reserves for them
+right after the sink tokens.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from __future__ import annotations
 import torch
 
 from longdoc.engine.rotary import shift_keys
+
+# Query tokens scored at once when voting for blocks; bounds the scoring memory.
+_VOTE_SLICE = 256
 
 
 class BlockMemory:
@@ -69,9 +73,16 @@ class BlockMemory:
         assert self.summaries is not None, "no blocks to select from"
         batch, query_heads, _, dim = queries.shape
         kv_heads = self.summaries.shape[1]
-        query = queries.float().reshape(batch, kv_heads, query_heads // kv_heads, -1, dim).mean(dim=(2, 3))
-        scores = torch.einsum("bhd,bhnrd->bhnr", query, self.summaries.float())  # (B, H, n, r)
-        per_block = scores.amax(dim=-1).sum(dim=1)  # (B, n)
+        # Score per query token and head rather than for a mean query: a mean over the segment
+        # drowns the few tokens (the question) that point at one passage. Each token's vote is a
+        # softmax over blocks, so no single token or head dominates; tokens go in slices so the
+        # (tokens x blocks x representatives) scores stay small however many blocks there are.
+        query = queries.float().reshape(batch, kv_heads, -1, dim)  # (B, H, G * L, D)
+        summaries = self.summaries.float()
+        per_block = torch.zeros(batch, self.blocks, device=summaries.device)
+        for part in query.split(_VOTE_SLICE, dim=2):
+            scores = torch.einsum("bhqd,bhnrd->bhqnr", part, summaries).amax(dim=-1)  # (B, H, q, n)
+            per_block += scores.softmax(dim=-1).sum(dim=(1, 2))
         best = per_block.topk(min(count, self.blocks), dim=-1).indices
         return best.sort(dim=-1).values
 
