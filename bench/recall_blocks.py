@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -43,10 +42,6 @@ FACTS = [
         ("cardamom",),
     ),
 ]
-
-
-def _home() -> Path:
-    return Path(os.environ.get("LONGDOC_HOME", str(Path.home() / ".longdoc")))
 
 
 def filler_text(text_dir: Path | None) -> str:
@@ -105,13 +100,14 @@ def main() -> None:
     from longdoc.engine.model import GenerationOptions
     from longdoc.engine.reader import SegmentReader
     from longdoc.engine.segment_cache import SegmentCacheConfig
+    from longdoc.memory.store import default_home
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     print(
         f"model {args.model}; loadavg {Path('/proc/loadavg').read_text().strip()}",
         flush=True,
     )
-    local = load_model(args.model, _home(), device="cpu")
+    local = load_model(args.model, default_home(), device="cpu")
     filler = filler_text(args.text)
     configs = {
         "off": SegmentCacheConfig(blocks=0),
