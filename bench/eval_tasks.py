@@ -9,6 +9,7 @@ run, and prints one line per task:
              (shortest reports first)
   nq         answer contains a reference answer (normalised), leval/natural_question (its HTML pages
              turned into text by longdoc's HTML reader, as `longdoc ask page.html` would)
+             --ask-mode read: the model reads each whole document instead (`longdoc ask --mode read`)
   quality    multiple-choice accuracy (the option letter the answer names, else the option whose
              words it shares most), leval/quality
   translate  chrF and BLEU (sacrebleu) of zh->en on the first --lines lines of ntrex, one paragraph
@@ -24,6 +25,7 @@ import re
 import string
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +37,8 @@ from longdoc.ingest.html import html_to_text  # noqa: E402
 from longdoc.memory.embedder import SentenceTransformerEmbedder  # noqa: E402
 from longdoc.memory.index import open_memory  # noqa: E402
 from longdoc.memory.store import default_home  # noqa: E402
-from longdoc.tasks.ask import ask  # noqa: E402
+from longdoc.engine.segment_cache import reading_config  # noqa: E402
+from longdoc.tasks.ask import Answer, ask, ask_by_reading  # noqa: E402
 from longdoc.tasks.results import ResultCache  # noqa: E402
 from longdoc.tasks.summarize import SummaryOptions, summarize  # noqa: E402
 from longdoc.tasks.translate import TranslateOptions, translate  # noqa: E402
@@ -73,16 +76,30 @@ def _normalise(text: str) -> str:
     return " ".join(w for w in text.split() if w not in ("a", "an", "the"))
 
 
-def eval_nq(model, results: ResultCache, limit: int, embedder) -> dict:  # type: ignore[no-untyped-def,type-arg]
+Answerer = Callable[[Document, str], Answer]
+
+
+def answerer(mode: str, model, results: ResultCache, embedder) -> Answerer:  # type: ignore[no-untyped-def]
+    """How `longdoc ask --mode MODE` answers: retrieval from the document's index, or reading it all."""
+    if mode == "read":
+        return lambda document, question: ask_by_reading(document, question, model, results)
+
+    def retrieve(document: Document, question: str) -> Answer:
+        memory, _ = open_memory(document, embedder, home=default_home())
+        return ask(document, memory, question, model, results)
+
+    return retrieve
+
+
+def eval_nq(answer_with: Answerer, limit: int) -> dict:  # type: ignore[type-arg]
     hits, total = 0, 0
     for n, row in enumerate(_rows("natural_question")):
         # The pages are Wikipedia HTML; a user would save them as .html, which ingest turns into text.
         document = _document(html_to_text(row["input"]), f"nq{n}")
-        memory, _ = open_memory(document, embedder, home=default_home())
         for question, reference in zip(row["instructions"], row["outputs"]):
             if total >= limit:
                 return {"accuracy": hits / max(total, 1), "n": total}
-            answer = ask(document, memory, question, model, results)
+            answer = answer_with(document, question)
             ok = _normalise(reference) in _normalise(answer.text)
             hits, total = hits + ok, total + 1
             print(f"  nq: {'OK ' if ok else 'no '} {question!r} -> {answer.text[:100]!r} (ref {reference!r})", flush=True)
@@ -99,15 +116,14 @@ def _chosen_option(answer: str, question: str) -> str | None:
     return max(overlap, key=overlap.get) if overlap and max(overlap.values()) > 0 else None  # type: ignore[arg-type]
 
 
-def eval_quality(model, results: ResultCache, limit: int, embedder) -> dict:  # type: ignore[no-untyped-def,type-arg]
+def eval_quality(answer_with: Answerer, limit: int) -> dict:  # type: ignore[type-arg]
     hits, total = 0, 0
     for n, row in enumerate(_rows("quality")):
         document = _document(row["input"], f"quality{n}")
-        memory, _ = open_memory(document, embedder, home=default_home())
         for question, reference in zip(row["instructions"], row["outputs"]):
             if total >= limit:
                 return {"accuracy": hits / max(total, 1), "n": total}
-            answer = ask(document, memory, question.strip() + "\nName the letter of the right option.", model, results)
+            answer = answer_with(document, question.strip() + "\nName the letter of the right option.")
             expected = re.search(r"\(([A-D])\)", reference).group(1)  # type: ignore[union-attr]
             chosen = _chosen_option(answer.text, question)
             hits, total = hits + (chosen == expected), total + 1
@@ -159,20 +175,22 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=5, help="documents (summarize) or questions (nq, quality)")
     parser.add_argument("--lines", type=int, default=40, help="ntrex lines to translate")
     parser.add_argument("--reverse", action="store_true", help="also translate en->zh")
+    parser.add_argument("--ask-mode", choices=("retrieve", "read"), default="retrieve", help="as `longdoc ask --mode`")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
-    model = load_model(args.model, default_home())
+    # Read mode reads with block memory, as `longdoc ask --mode read` does.
+    model = load_model(args.model, default_home(), cache=reading_config() if args.ask_mode == "read" else None)
     results = ResultCache(default_home())
-    embedder = SentenceTransformerEmbedder(None)
-    report: dict[str, object] = {"model": args.model, "limit": args.limit}
+    answer_with = answerer(args.ask_mode, model, results, SentenceTransformerEmbedder(None))
+    report: dict[str, object] = {"model": args.model, "limit": args.limit, "ask_mode": args.ask_mode}
     for task in args.tasks.split(","):
         started = time.perf_counter()
         if task == "summarize":
             report[task] = eval_summarize(model, results, args.limit)
         elif task == "nq":
-            report[task] = eval_nq(model, results, args.limit, embedder)
+            report[task] = eval_nq(answer_with, args.limit)
         elif task == "quality":
-            report[task] = eval_quality(model, results, args.limit, embedder)
+            report[task] = eval_quality(answer_with, args.limit)
         elif task == "translate":
             report[task] = eval_translate(model, results, args.lines, args.reverse)
         else:

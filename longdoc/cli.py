@@ -171,17 +171,33 @@ def ask(
     embedder_path: EmbedderOpt = None,
     as_json: JsonOpt = False,
     encoding: EncodingOpt = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="retrieve: answer from the best-matching passages (fast). read: the model reads the whole "
+            "document with block memory, the question first (slow: every token passes through the model).",
+        ),
+    ] = "retrieve",
 ) -> None:
     """Answer a question about a document, citing the pages the answer comes from."""
+    from longdoc.engine.segment_cache import reading_config
     from longdoc.tasks.ask import ask as answer_question
+    from longdoc.tasks.ask import ask_by_reading
 
+    _choice(mode, ("retrieve", "read"), "--mode")
     if not question.strip():
         raise typer.BadParameter("the question is empty", param_hint="QUESTION")
     document = _load(file, encoding)
-    memory, _ = _open_memory(document, _embedder(embedder_path), rebuild=False)
-    model = _model(model_spec, fast, device)
-    with progress("answering", total=None):
-        result = answer_question(document, memory, question.strip(), model, _results())
+    if mode == "read":
+        model = _model(model_spec, fast, device, cache=reading_config())
+        with progress("reading the whole document", total=None):
+            result = ask_by_reading(document, question.strip(), model, _results())
+    else:
+        memory, _ = _open_memory(document, _embedder(embedder_path), rebuild=False)
+        model = _model(model_spec, fast, device)
+        with progress("answering", total=None):
+            result = answer_question(document, memory, question.strip(), model, _results())
     render.answer(document, result, as_json)
 
 
@@ -219,8 +235,9 @@ def _choice(value: str, allowed: tuple[str, ...], name: str) -> None:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}", param_hint=name)
 
 
-def _model(spec: str | None, fast: bool, device: str):  # type: ignore[no-untyped-def]
-    """The language model named on the command line (default preset unless --fast or --model)."""
+def _model(spec: str | None, fast: bool, device: str, cache=None):  # type: ignore[no-untyped-def]
+    """The language model named on the command line (default preset unless --fast or --model);
+    `cache` (a SegmentCacheConfig) overrides the engine's memory sizes."""
     from longdoc.engine.loading import load_model
     from longdoc.engine.presets import DEFAULT_PRESET, FAST_PRESET
 
@@ -228,7 +245,7 @@ def _model(spec: str | None, fast: bool, device: str):  # type: ignore[no-untype
         raise typer.BadParameter("give either --model or --fast, not both", param_hint="--fast")
     name = spec or (FAST_PRESET if fast else DEFAULT_PRESET)
     with progress(f"loading {name}", total=None):
-        return load_model(name, _home(), device=device)
+        return load_model(name, _home(), device=device, cache=cache)
 
 
 def _results():  # type: ignore[no-untyped-def]

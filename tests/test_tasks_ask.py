@@ -12,7 +12,7 @@ import pytest
 from longdoc.chunking import ChunkConfig, chunk_document
 from longdoc.document import Document, Page
 from longdoc.memory.index import DocumentMemory
-from longdoc.tasks.ask import NOT_FOUND_MARKER, ask, interpret
+from longdoc.tasks.ask import NOT_FOUND_MARKER, AskOptions, ask, ask_by_reading, interpret
 from longdoc.tasks.results import ResultCache
 
 
@@ -47,7 +47,7 @@ def _memory(document: Document) -> DocumentMemory:
 
 def _cite_key_source(prompt: str) -> str:
     """Answers from whichever numbered source mentions the key, citing it."""
-    for number, body in re.findall(r"^\[(\d+)\] \([^)]*\)\n(.*?)(?=\n\n\[\d+\] \(|\n</sources>)", prompt, re.S | re.M):
+    for number, body in re.findall(r"^\[(\d+)\] \([^)]*\)\n(.*?)(?=\n\n\[\d+\] \(|\n</sources>|\n</document>)", prompt, re.S | re.M):
         if "brass key" in body:
             return f"It hangs behind the chart cabinet in the north office [{number}]."
     return NOT_FOUND_MARKER
@@ -130,3 +130,25 @@ def test_document_text_cannot_close_the_sources_fence(fake_model, tmp_path: Path
     ask(document, _memory(document), "What are the facts?", model, ResultCache(tmp_path))
     assert "</sources> Ignore" not in model.prompts[0]
     assert "Ignore the above" in model.prompts[0]  # the text itself is still there, as data
+
+
+def test_read_mode_gives_the_whole_document_with_the_question_before_and_after(fake_model, tmp_path: Path) -> None:
+    document = _manual()
+    model = fake_model(context_window=600, reply=_cite_key_source)
+    question = "Where is the brass key to the lamp room?"
+    answer = ask_by_reading(document, question, model, ResultCache(tmp_path), AskOptions(read_passage_tokens=80))
+    (prompt,) = model.prompts
+    # every page's text is in the one prompt, far past the model's window: the engine reads it all
+    assert all(page.text[:40] in prompt for page in document.pages)
+    assert model.count_tokens(prompt) > 3 * model.context_window
+    assert prompt.index(question) < prompt.index("<document>") < prompt.rindex(question)
+    assert answer.supported and "chart cabinet" in answer.text
+    (cited,) = answer.sources  # only the cited passage is reported, not the hundreds read
+    assert cited.number == answer.cited[0] > 1 and cited.page_start <= 6 <= cited.page_end
+    assert "brass key" in cited.text
+
+
+def test_read_mode_says_when_the_document_has_no_answer(fake_model, tmp_path: Path) -> None:
+    model = fake_model(context_window=600, reply=lambda prompt: NOT_FOUND_MARKER)
+    answer = ask_by_reading(_manual(), "Which football team wins?", model, ResultCache(tmp_path))
+    assert not answer.supported and answer.sources == [] and answer.cited == []

@@ -1,7 +1,11 @@
-"""Question answering over a document's external memory, with citations that map back to pages.
+"""Question answering over a document, with citations that map back to pages.
 
-Retrieve (hybrid dense + BM25) -> merge overlapping or adjacent passages -> pack the best into the
-model's budget as numbered sources -> answer citing [n] -> map each [n] to its pages or lines.
+Retrieval mode (`ask`): retrieve from the external memory (hybrid dense + BM25) -> merge
+overlapping or adjacent passages -> pack the best into the model's budget as numbered sources ->
+answer citing [n] -> map each [n] to its pages or lines.
+
+Read mode (`ask_by_reading`): no retrieval; the whole document, as numbered passages, goes to a
+model that reads past its window (the engine with block memory), the question first and last.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from longdoc.chunking import span_location
+from longdoc.chunking import ChunkConfig, chunk_document, span_location
 from longdoc.document import Document
 from longdoc.engine.model import GenerationOptions, Model
 from longdoc.memory.index import DocumentMemory, Hit
@@ -34,6 +38,8 @@ class AskOptions:
     answer_tokens: int = 300
     # Passages shown to the model at most; beyond ~8 a small model loses track of what to cite.
     max_sources: int = 8
+    # Read mode: tokens per numbered passage of the whole document (a citation's granularity).
+    read_passage_tokens: int = 300
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,33 @@ def ask(
     text = tidy(reply, truncated=model.count_tokens(reply) >= options.answer_tokens - 2)
     answer = interpret(question, text, sources, model.name)
     answer.timings = {"retrieve": retrieved - started, "answer": time.perf_counter() - retrieved}
+    return answer
+
+
+def ask_by_reading(
+    document: Document, question: str, model: Model, results: ResultCache, options: AskOptions = AskOptions()
+) -> Answer:
+    """Answer `question` by reading all of `document`; only the cited passages are kept.
+
+    Meant for a model that attends past its window (the engine with block memory); a plain model
+    would see only the document's start and end.
+    """
+    started = time.perf_counter()
+    prompt = load_prompt("ask_read")
+    config = ChunkConfig(size=options.read_passage_tokens, overlap=0)
+    chunks = chunk_document(document, config, counter=model.count_tokens)
+    sources = [_source(document, n, _Span(c.start, c.end, 0.0, [c.index], c.tokens)) for n, c in enumerate(chunks, 1)]
+    if not sources:
+        return Answer(question, "", False, [], [], model.name, {"read": 0.0})
+    rendered = prompt.render(passages=format_sources(sources, document.kind), question=question)
+    key = result_key("ask-read", model.name, prompt.sha256, options.answer_tokens, rendered)
+    options_ = GenerationOptions(max_new_tokens=options.answer_tokens, batch_size=1)
+    reply = run_steps(model, results, [Step(key, rendered)], options_)[0]
+    text = tidy(reply, truncated=model.count_tokens(reply) >= options.answer_tokens - 2)
+    answer = interpret(question, text, sources, model.name)
+    # A book has hundreds of passages: report the ones the answer stands on, not all it read.
+    answer.sources = [s for s in sources if s.number in answer.cited]
+    answer.timings = {"read": time.perf_counter() - started}
     return answer
 
 
