@@ -51,10 +51,15 @@ def test_single_line_paragraphs_are_kept_line_for_line() -> None:
     assert [p.separator for p in paragraphs] == ["\n", "\n  ", "\n"]
 
 
+def _first_attempts(model) -> list[str]:  # type: ignore[no-untyped-def]
+    """Prompts of first attempts: the fake's 'EN(<Chinese>)' replies leak, so each is retried."""
+    return [prompt for prompt in model.prompts if "leave nothing in" not in prompt]
+
+
 def test_each_paragraph_sees_the_previous_one_and_its_translation(fake_model, tmp_path: Path) -> None:
     model = fake_model(context_window=800, reply=_tagging_reply)
     list(translate(_document(NOTES), model, ResultCache(tmp_path)))
-    second = model.prompts[1]
+    second = _first_attempts(model)[1]
     assert "[user]\n雾溪镇在青岚山南麓。\n\n[assistant]\nEN(雾溪镇在青岚山南麓。)\n\n[user]\n镇上有一条茶路" in second
     assert "[assistant]" not in model.prompts[0]  # the first paragraph has no history
 
@@ -106,17 +111,17 @@ def test_translation_streams_paragraph_by_paragraph(fake_model, tmp_path: Path) 
     model = fake_model(context_window=800, reply=_tagging_reply)
     stream = translate(_document(NOTES), model, ResultCache(tmp_path))
     first = next(stream)
-    assert first.index == 0 and len(model.prompts) == 1  # the rest is not translated yet
+    assert first.index == 0 and len(_first_attempts(model)) == 1  # the rest is not translated yet
 
 
 def test_an_interrupted_translation_resumes(fake_model, tmp_path: Path) -> None:
     results = ResultCache(tmp_path)
-    interrupted = fake_model(context_window=800, reply=_tagging_reply, fail_after=2)
+    interrupted = fake_model(context_window=800, reply=_tagging_reply, fail_after=4)  # 2 paragraphs, each retried
     with pytest.raises(KeyboardInterrupt):
         list(translate(_document(NOTES), interrupted, results))
     resumed = fake_model(context_window=800, reply=_tagging_reply)
     out = list(translate(_document(NOTES), resumed, results))
-    assert len(resumed.prompts) == 1 and len(out) == 3
+    assert len(_first_attempts(resumed)) == 1 and len(out) == 3
 
 
 @pytest.mark.parametrize(
@@ -148,3 +153,31 @@ def test_a_hard_wrapped_paragraph_is_rejoined_without_spaces_inside_chinese(fake
     model = fake_model(context_window=800, reply=_tagging_reply)
     out, _ = translate(_document("雾溪镇在青岚山\n南麓，the keeper\nlit it。\n\n第二段。\n"), model, ResultCache(tmp_path))
     assert out.text == "EN(雾溪镇在青岚山南麓，the keeper lit it。)"
+
+
+def test_a_translation_that_leaves_chinese_characters_is_tried_once_more(fake_model, tmp_path: Path) -> None:
+    def reply(prompt: str) -> str:  # leaks a name unless told not to
+        return "Zhou Zhong taught here." if "leave nothing in" in prompt else "周仲 taught here."
+
+    model = fake_model(context_window=800, reply=reply)
+    document = Document(source="zh.txt", pages=(Page(1, "周仲在这里教书。"),))
+    (paragraph,) = translate(document, model, ResultCache(tmp_path), TranslateOptions(source="zh", target="en"))
+    assert paragraph.text == "Zhou Zhong taught here."
+    assert len(model.prompts) == 2
+
+
+def test_a_retry_that_leaks_more_keeps_the_first_attempt(fake_model, tmp_path: Path) -> None:
+    def reply(prompt: str) -> str:
+        return "周仲在这里教书。" if "leave nothing in" in prompt else "周仲 taught here."
+
+    model = fake_model(context_window=800, reply=reply)
+    document = Document(source="zh.txt", pages=(Page(1, "周仲在这里教书。"),))
+    (paragraph,) = translate(document, model, ResultCache(tmp_path), TranslateOptions(source="zh", target="en"))
+    assert paragraph.text == "周仲 taught here."
+
+
+def test_english_to_chinese_output_is_not_retried(fake_model, tmp_path: Path) -> None:
+    model = fake_model(context_window=800, reply=lambda prompt: "他在这里教书。")
+    document = Document(source="en.txt", pages=(Page(1, "He taught here."),))
+    (paragraph,) = translate(document, model, ResultCache(tmp_path), TranslateOptions(source="en", target="zh"))
+    assert paragraph.text == "他在这里教书。" and len(model.prompts) == 1

@@ -33,6 +33,10 @@ _NONE = "(none)"
 _MAX_GLOSSARY_LINES = 40  # glossary entries shown per prompt; only those occurring in the piece
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
 _CJK_CHAR = re.compile(r"[\u4e00-\u9fff\u3000-\u303f\uff00-\uffef]")
+_LEAK_REMINDER = (
+    "Write every word in {target}: leave nothing in {source} characters; give names of people and "
+    "places in pinyin or their usual {target} form."
+)
 _NAME = re.compile(r"(?<![.!?。]\s)(?<!^)\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*")
 # Characters that start or end ordinary phrases rather than names: a candidate term with one of
 # them at an edge is a fragment of a sentence ("的茶", "在镇").
@@ -165,28 +169,42 @@ class _Translation:
             self.learned[term] = rendering or ""  # "" = tried and failed: not asked again
 
     def translate_piece(self, piece: str) -> str:
-        messages = self._messages(piece)
-        key = result_key("translate", self.model.name, self.prompt.sha256, self.target_name, messages)
-        reply = run_steps(self.model, self.results, [Step(key, messages)], self.generation)[0]
-        translation = _unwrap(reply)
+        translation = self._attempt(piece, reminder="")
+        if self._leaked(translation):
+            # Small models leave rare words and names in Chinese characters. One more try, told
+            # so; the attempt with fewer untranslated characters wins.
+            reminder = _LEAK_REMINDER.format(source=self.source_name, target=self.target_name)
+            retry = self._attempt(piece, reminder)
+            translation = min((translation, retry), key=lambda text: len(_CJK_CHAR.findall(text)))
         self.previous = (piece, translation)
         return translation
 
-    def _messages(self, piece: str) -> list[dict[str, str]]:
+    def _attempt(self, piece: str, reminder: str) -> str:
+        messages = self._messages(piece, reminder)
+        key = result_key("translate", self.model.name, self.prompt.sha256, self.target_name, messages)
+        return _unwrap(run_steps(self.model, self.results, [Step(key, messages)], self.generation)[0])
+
+    def _leaked(self, translation: str) -> bool:
+        """Whether a translation out of Chinese into a language not written in Chinese characters
+        still holds some."""
+        return is_chinese(self.source) and not is_chinese(self.target) and bool(_CJK_CHAR.search(translation))
+
+    def _messages(self, piece: str, reminder: str = "") -> list[dict[str, str]]:
         """System (languages, glossary), then the previous paragraph and its translation as the
         conversation so far, then this paragraph: context a small model does not mistake for
         text to translate."""
-        system, user = self._render(piece)
+        system, user = self._render(piece, reminder)
         if not self.previous[0]:
             return [system, user]
         _, previous_user = self._render(self.previous[0])
         return [system, previous_user, {"role": "assistant", "content": self.previous[1]}, user]
 
-    def _render(self, piece: str) -> tuple[dict[str, str], dict[str, str]]:
+    def _render(self, piece: str, reminder: str = "") -> tuple[dict[str, str], dict[str, str]]:
         rendered = self.prompt.render(
             source_language=self.source_name,
             target_language=self.target_name,
             glossary=self._glossary_for(piece) or _NONE,
+            reminder=reminder,
             text=piece,
         )
         assert isinstance(rendered, list) and len(rendered) == 2, "translate_segment needs [system] and [user] parts"
