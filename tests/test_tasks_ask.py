@@ -152,3 +152,29 @@ def test_read_mode_says_when_the_document_has_no_answer(fake_model, tmp_path: Pa
     model = fake_model(context_window=600, reply=lambda prompt: NOT_FOUND_MARKER)
     answer = ask_by_reading(_manual(), "Which football team wins?", model, ResultCache(tmp_path))
     assert not answer.supported and answer.sources == [] and answer.cited == []
+
+
+def _strict(prompt: str) -> bool:
+    return "(If the passages say nothing about the" in prompt
+
+
+def test_a_refusal_gets_a_second_look_that_must_cite_a_passage(fake_model, tmp_path: Path) -> None:
+    document = _manual()
+    model = fake_model(context_window=600, reply=lambda p: NOT_FOUND_MARKER if _strict(p) else _cite_key_source(p))
+    answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
+    assert answer.supported and answer.cited and "chart cabinet" in answer.text
+    assert [_strict(p) for p in model.prompts] == [True, False]
+
+
+def test_an_uncited_second_look_does_not_overturn_the_refusal(fake_model, tmp_path: Path) -> None:
+    document = _manual()
+    model = fake_model(context_window=600, reply=lambda p: NOT_FOUND_MARKER if _strict(p) else "The Harbour Rovers won it.")
+    answer = ask(document, _memory(document), "Which football team won the cup?", model, ResultCache(tmp_path))
+    assert not answer.supported and answer.text == "" and len(model.prompts) == 2
+
+
+def test_an_answer_at_the_first_look_needs_no_second(fake_model, tmp_path: Path) -> None:
+    document = _manual()
+    model = fake_model(context_window=600, reply=_cite_key_source)
+    ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
+    assert len(model.prompts) == 1

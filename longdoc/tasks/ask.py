@@ -19,7 +19,7 @@ from longdoc.document import Document
 from longdoc.engine.model import GenerationOptions, Model
 from longdoc.memory.index import DocumentMemory, Hit
 from longdoc.tasks.cleanup import sentences, tidy
-from longdoc.tasks.prompts import load_prompt, prompt_text
+from longdoc.tasks.prompts import PromptTemplate, load_prompt, prompt_text
 from longdoc.tasks.results import ResultCache, result_key
 from longdoc.tasks.steps import Step, run_steps
 
@@ -92,14 +92,28 @@ def ask(
     retrieved = time.perf_counter()
     if not sources:
         return Answer(question, "", False, [], [], model.name, {"retrieve": retrieved - started})
-    rendered = prompt.render(sources=format_sources(sources, document.kind), question=question)
+    formatted = format_sources(sources, document.kind)
+    answer = _answer(prompt, question, sources, model, results, options, sources=formatted)
+    if not answer.supported:
+        # A strict prompt makes small models refuse answerable questions too; a second, plainer
+        # prompt is trusted only when its answer cites one of the passages.
+        second = _answer(load_prompt("ask_recheck"), question, sources, model, results, options, sources=formatted)
+        answer = second if second.supported and second.cited else answer
+    answer.timings = {"retrieve": retrieved - started, "answer": time.perf_counter() - retrieved}
+    return answer
+
+
+def _answer(
+    prompt: PromptTemplate, question: str, given: list[Source], model: Model, results: ResultCache,
+    options: AskOptions, **texts: str,
+) -> Answer:
+    """One answer from `prompt` rendered with the question and `texts` (the passages), cached."""
+    rendered = prompt.render(question=question, **texts)
     key = result_key("ask", model.name, prompt.sha256, options.answer_tokens, rendered)
     options_ = GenerationOptions(max_new_tokens=options.answer_tokens, batch_size=1)
     reply = run_steps(model, results, [Step(key, rendered)], options_)[0]
     text = tidy(reply, truncated=model.count_tokens(reply) >= options.answer_tokens - 2)
-    answer = interpret(question, text, sources, model.name)
-    answer.timings = {"retrieve": retrieved - started, "answer": time.perf_counter() - retrieved}
-    return answer
+    return interpret(question, text, given, model.name)
 
 
 def ask_by_reading(
@@ -117,12 +131,7 @@ def ask_by_reading(
     sources = [_source(document, n, _Span(c.start, c.end, 0.0, [c.index], c.tokens)) for n, c in enumerate(chunks, 1)]
     if not sources:
         return Answer(question, "", False, [], [], model.name, {"read": 0.0})
-    rendered = prompt.render(passages=format_sources(sources, document.kind), question=question)
-    key = result_key("ask-read", model.name, prompt.sha256, options.answer_tokens, rendered)
-    options_ = GenerationOptions(max_new_tokens=options.answer_tokens, batch_size=1)
-    reply = run_steps(model, results, [Step(key, rendered)], options_)[0]
-    text = tidy(reply, truncated=model.count_tokens(reply) >= options.answer_tokens - 2)
-    answer = interpret(question, text, sources, model.name)
+    answer = _answer(prompt, question, sources, model, results, options, passages=format_sources(sources, document.kind))
     # A book has hundreds of passages: report the ones the answer stands on, not all it read.
     answer.sources = [s for s in sources if s.number in answer.cited]
     answer.timings = {"read": time.perf_counter() - started}
