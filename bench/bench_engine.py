@@ -19,7 +19,7 @@ read      Read N tokens (no generation) with the engine (`SegmentReader`, defaul
           full-attention lengths are then reported as not run. Lengths run in the order given, so
           put the longest last.
 load      First load of the preset (assembly + sha256 + GGUF -> safetensors conversion into a fresh
-          temporary cache directory) vs cached load from $LONGDOC_HOME, each in a fresh subprocess.
+          temporary cache directory) vs cached load from longdoc's home, each in a fresh subprocess.
 generate  8 different short prompts ("Summarize in one sentence: <~60-word paragraph>"),
           max_new_tokens 64, greedy: a one-prompt-at-a-time loop vs one generate() call with
           GenerationOptions(batch_size=8). Reports generated tokens / wall time for each.
@@ -46,7 +46,10 @@ sys.path.insert(0, str(ROOT))
 
 
 def _home() -> Path:
-    return Path(os.environ.get("LONGDOC_HOME", str(Path.home() / ".longdoc")))
+    """Where longdoc itself keeps converted models ($LONGDOC_HOME or the user cache dir)."""
+    from longdoc.memory.store import default_home
+
+    return default_home()
 
 
 def _status_mb(field: str) -> float:
