@@ -92,7 +92,7 @@ class SegmentCacheConfig:
 def reading_config() -> SegmentCacheConfig:
     """For answering a question by reading a whole document (`ask --mode read`): block memory on,
     as measured in bench/recall_blocks.py (8 blocks of 64 recalled a fact 19.7K tokens back with
-    qwen2.5-1.5b; none lost it), and sinks wide enough to keep the chat preamble and a question of
+    qwen2.5-1.5b; without blocks it was lost), and sinks wide enough to keep the chat preamble and a question of
     up to ~100 tokens, which precede the document, in view for the whole read."""
     return SegmentCacheConfig(sinks=192, blocks=8, block_size=64)
 
