@@ -11,7 +11,11 @@ LongdocError                    1  anything else the library reports
 │   ├── NoTextLayer             9  a PDF with pages but no extractable text (needs OCR)
 │   ├── CorruptInput           10  a damaged PDF with no readable page, or a PDF that parses too slowly
 │   └── DecodeError            11  text that the requested encoding cannot decode
-└── ModelError                 12  embedding or language model could not be loaded or run
+├── ModelError                 12  embedding or language model could not be loaded or run
+│   └── RemoteModelError       13  the model server was unreachable, timed out, or refused a request
+├── ConfigError                14  longdoc.toml is malformed or names an unknown setting
+├── SomeInputsFailed           15  a batch finished, but some of its inputs failed (each was reported)
+└── OutputUnwritable           16  an output file or directory cannot be written
 
 Typer's usage errors exit 2 and Ctrl-C exits 130; neither is a LongdocError.
 """
@@ -87,3 +91,27 @@ class ModelError(LongdocError):
     """A model could not be loaded or run."""
 
     exit_code = 12
+
+
+class RemoteModelError(ModelError):
+    """The model server could not be reached, did not answer in time, or rejected a request."""
+
+    exit_code = 13
+
+
+class ConfigError(LongdocError):
+    """The configuration file cannot be read, is not valid TOML, or holds an unknown or mistyped setting."""
+
+    exit_code = 14
+
+
+class SomeInputsFailed(LongdocError):
+    """A batch ran to its end, but at least one input failed and was skipped."""
+
+    exit_code = 15
+
+
+class OutputUnwritable(LongdocError):
+    """An output file or directory cannot be created or written."""
+
+    exit_code = 16

@@ -1,4 +1,4 @@
-"""Shared test setup: every test gets its own longdoc home, and nothing may reach a model hub."""
+"""Shared test setup: every test gets its own longdoc home and no user config, and nothing may reach a model hub."""
 
 from __future__ import annotations
 
@@ -14,9 +14,13 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 @pytest.fixture(autouse=True)
 def longdoc_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the cache at a fresh directory so tests never share or leave indexes."""
+    """Point the cache at a fresh directory so tests never share or leave indexes, and hide any user config."""
     home = tmp_path / "longdoc-home"
     monkeypatch.setenv("LONGDOC_HOME", str(home))
+    # No configuration file or API key of the machine's user may change what a test sees.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "user-config"))
+    monkeypatch.delenv("LONGDOC_CONFIG", raising=False)
+    monkeypatch.delenv("LONGDOC_API_KEY", raising=False)
     return home
 
 

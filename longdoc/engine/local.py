@@ -8,7 +8,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from longdoc.engine.generation import generate_tokens
-from longdoc.engine.model import GenerationOptions, Prompt
+from longdoc.engine.model import GenerationOptions, Prompt, cut_at_stop
 from longdoc.engine.reader import SegmentReader
 from longdoc.engine.segment_cache import SegmentCacheConfig
 from longdoc.errors import ModelError
@@ -77,7 +77,7 @@ class LocalModel:
             )
         except torch.OutOfMemoryError as error:
             raise ModelError(f"out of memory while generating with {self.name}: lower --batch-size") from error
-        return [_cut_at_stop(self._decode(tokens), options.stop) for tokens in outputs]
+        return [cut_at_stop(self._decode(tokens), options.stop) for tokens in outputs]
 
     def _decode(self, tokens: list[int]) -> str:
         return self.tokenizer.decode(tokens, skip_special_tokens=True)
@@ -91,11 +91,6 @@ class LocalModel:
             return any(s in text for s in stop)
 
         return check
-
-
-def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
-    cuts = [text.find(s) for s in stop if s in text]
-    return text[: min(cuts)] if cuts else text
 
 
 def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:

@@ -64,3 +64,9 @@ class Model(Protocol):
     def generate(self, prompts: Sequence[Prompt], options: GenerationOptions | None = None) -> list[str]:
         """One continuation per prompt, in order."""
         ...
+
+
+def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
+    """`text` up to the first of the stop strings it contains (all of it when it has none)."""
+    cuts = [text.find(s) for s in stop if s in text]
+    return text[: min(cuts)] if cuts else text

@@ -10,12 +10,24 @@ in Latin script, seen at least three times) is translated once, in a short call 
 sentence that uses it, the first time a piece contains it; from then on every piece that contains
 it gets that translation in its glossary, so a name is rendered the same way throughout. Pieces run
 in order, one after another, because each needs the translation before it.
+
+With a server that takes concurrent requests (`parallel` > 1) the document is cut, at paragraph
+ends, into that many runs of about equal length, translated side by side, each run in order as
+above. The context of a piece is its predecessor and that piece's translation, so a run after the
+first begins by translating the piece before it once more, for context only: every piece still
+sees its predecessor, at the cost of one extra request per run. Other ways lose more: giving only
+the previous source paragraph drops the translation that fixes the wording of names and terms,
+and independent pieces lose context everywhere. The recurring terms are all translated first, in
+concurrent requests; a piece's glossary holds exactly the terms it contains either way, so its
+glossary does not depend on how the document was split. Runs stream in document order.
 """
 
 from __future__ import annotations
 
+import queue
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from longdoc.chunking import ChunkConfig, chunk_document
@@ -25,6 +37,7 @@ from longdoc.tasks.language import detect_language, is_chinese, language_name
 from longdoc.tasks.prompts import load_prompt
 from longdoc.tasks.results import ResultCache, result_key
 from longdoc.tasks.steps import Step, run_steps
+from longdoc.workers import DaemonPool
 
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 _LINE_BREAK = re.compile(r"\n\s*")
@@ -56,6 +69,13 @@ class TranslateOptions:
     # previous paragraph twice (source and translation) and the answer may be longer than the input.
     piece_tokens: int = 350
     glossary: dict[str, str] = field(default_factory=dict)  # pinned: source term -> translation
+    # Runs of paragraphs translated side by side. 1 for the local engine, which decodes one piece
+    # at a time anyway; a server's concurrency limit for the openai backend.
+    parallel: int = 1
+
+    def __post_init__(self) -> None:
+        assert self.piece_tokens >= 16, "piece_tokens must be >= 16"
+        assert self.parallel >= 1, "parallel must be >= 1"
 
 
 @dataclass(frozen=True)
@@ -108,13 +128,71 @@ def translate(
     source, target = resolve_languages(document.text, options)
     run = _Translation(model, results, options, source, target)
     terms = recurring_terms(document.text, is_chinese(source))
-    for paragraph in split_paragraphs(document.text):
-        pieces = []
-        for piece in split_piece(paragraph.text, model, options.piece_tokens):
-            run.learn_terms(piece, terms, document.text)
-            pieces.append(run.translate_piece(piece))
-        text = ("" if is_chinese(target) else " ").join(pieces)
-        yield TranslatedParagraph(paragraph.index, paragraph.text, text, paragraph.separator, missing_numbers(paragraph.text, text))
+    paragraphs = split_paragraphs(document.text)
+    runs = split_runs(paragraphs, options.parallel)
+    if len(runs) <= 1:
+        yield from run.paragraphs(paragraphs, terms, document.text)
+        return
+    run.learn_terms(document.text, terms, document.text)
+    yield from _side_by_side(run, runs, terms, document.text)
+
+
+def split_runs(paragraphs: Sequence[Paragraph], count: int) -> list[list[Paragraph]]:
+    """At most `count` consecutive runs of whole paragraphs, of about equal length in characters:
+    a paragraph goes to the run its middle character falls in."""
+    total = sum(len(p.text) for p in paragraphs) or 1
+    runs: list[list[Paragraph]] = []
+    done, current = 0, -1
+    for paragraph in paragraphs:
+        share = min(count - 1, (done + len(paragraph.text) // 2) * count // total)
+        if share != current:
+            runs.append([])
+            current = share
+        runs[-1].append(paragraph)
+        done += len(paragraph.text)
+    return runs
+
+
+_DONE = object()  # a run has yielded all its paragraphs
+_STOPPED = object()  # a run gave up because another failed or the reader went away
+
+
+def _side_by_side(run: _Translation, runs: list[list[Paragraph]], terms: list[str], text: str) -> Iterator[TranslatedParagraph]:
+    """The runs translated at once, one thread each, their paragraphs yielded in document order."""
+    outboxes: list[queue.Queue[object]] = [queue.Queue() for _ in runs]
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def work(number: int) -> None:
+        outbox = outboxes[number]
+        try:
+            previous = ("", "")
+            if number > 0:  # the piece before this run, translated again for context only
+                last = run.pieces(runs[number - 1][-1].text)[-1]
+                previous = (last, run.translate_piece(last, ("", "")))
+            for paragraph in run.paragraphs(runs[number], terms, text, previous):
+                if stop.is_set():
+                    outbox.put(_STOPPED)
+                    return
+                outbox.put(paragraph)
+            outbox.put(_DONE)
+        except BaseException as error:  # noqa: BLE001 - handed to the reading thread, which raises it
+            failures.append(error)
+            stop.set()
+            outbox.put(_STOPPED)
+
+    pool = DaemonPool(len(runs), "longdoc-translate")
+    try:
+        for number in range(len(runs)):
+            pool.submit(work, number)
+        for outbox in outboxes:
+            while (item := outbox.get()) is not _DONE:
+                if item is _STOPPED:
+                    raise failures[0]
+                yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        pool.shutdown()
 
 
 def split_piece(text: str, model: Model, piece_tokens: int) -> list[str]:
@@ -137,7 +215,7 @@ def _joined_lines(text: str) -> str:
 
 
 class _Translation:
-    """The state carried from piece to piece: the previous piece, its translation, the glossary."""
+    """What pieces share: prompts, languages and the glossary (pinned and learned terms)."""
 
     def __init__(self, model: Model, results: ResultCache, options: TranslateOptions, source: str, target: str) -> None:
         self.model, self.results, self.options = model, results, options
@@ -147,9 +225,27 @@ class _Translation:
         self.learned: dict[str, str] = {}
         self.term_prompt = load_prompt("translate_term")
         self.source, self.target = source, target
-        self.previous = ("", "")
         # Translations run a little longer than their source (English from Chinese: ~1.5x tokens).
         self.generation = GenerationOptions(max_new_tokens=2 * options.piece_tokens + 64, batch_size=1)
+
+    def paragraphs(
+        self, paragraphs: Sequence[Paragraph], terms: list[str], document_text: str, previous: tuple[str, str] = ("", "")
+    ) -> Iterator[TranslatedParagraph]:
+        """The paragraphs translated in order, each piece with the one before it as context;
+        `previous` is the context of the first piece: a (source, translation) pair, or empty."""
+        joiner = "" if is_chinese(self.target) else " "
+        for paragraph in paragraphs:
+            pieces = []
+            for piece in self.pieces(paragraph.text):
+                self.learn_terms(piece, terms, document_text)
+                translation = self.translate_piece(piece, previous)
+                previous = (piece, translation)
+                pieces.append(translation)
+            text = joiner.join(pieces)
+            yield TranslatedParagraph(paragraph.index, paragraph.text, text, paragraph.separator, missing_numbers(paragraph.text, text))
+
+    def pieces(self, paragraph: str) -> list[str]:
+        return split_piece(paragraph, self.model, self.options.piece_tokens)
 
     def learn_terms(self, piece: str, terms: list[str], document_text: str) -> None:
         """Translate, in one batch, the recurring terms of `piece` that have no translation yet."""
@@ -163,24 +259,26 @@ class _Translation:
                 sentence=sentence_with(document_text, term),
             )
             steps.append(Step(result_key("term", self.model.name, self.term_prompt.sha256, self.target_name, rendered), rendered))
-        replies = run_steps(self.model, self.results, steps, GenerationOptions(max_new_tokens=24, batch_size=8))
+        # A batch of 8 suits the local engine; a server gets as many at once as it serves.
+        batch = max(8, self.options.parallel)
+        replies = run_steps(self.model, self.results, steps, GenerationOptions(max_new_tokens=24, batch_size=batch))
         for term, reply in zip(new, replies):
             rendering = clean_term(reply, term, self.target)
             self.learned[term] = rendering or ""  # "" = tried and failed: not asked again
 
-    def translate_piece(self, piece: str) -> str:
-        translation = self._attempt(piece, reminder="")
+    def translate_piece(self, piece: str, previous: tuple[str, str]) -> str:
+        """The translation of `piece`, with `previous` (source, translation) as context."""
+        translation = self._attempt(piece, previous, reminder="")
         if self._leaked(translation):
             # Small models leave rare words and names in Chinese characters. One more try, told
             # so; the attempt with fewer untranslated characters wins.
             reminder = _LEAK_REMINDER.format(source=self.source_name, target=self.target_name)
-            retry = self._attempt(piece, reminder)
+            retry = self._attempt(piece, previous, reminder)
             translation = min((translation, retry), key=lambda text: len(_CJK_CHAR.findall(text)))
-        self.previous = (piece, translation)
         return translation
 
-    def _attempt(self, piece: str, reminder: str) -> str:
-        messages = self._messages(piece, reminder)
+    def _attempt(self, piece: str, previous: tuple[str, str], reminder: str) -> str:
+        messages = self._messages(piece, previous, reminder)
         key = result_key("translate", self.model.name, self.prompt.sha256, self.target_name, messages)
         return _unwrap(run_steps(self.model, self.results, [Step(key, messages)], self.generation)[0])
 
@@ -189,15 +287,15 @@ class _Translation:
         still holds some."""
         return is_chinese(self.source) and not is_chinese(self.target) and bool(_CJK_CHAR.search(translation))
 
-    def _messages(self, piece: str, reminder: str = "") -> list[dict[str, str]]:
+    def _messages(self, piece: str, previous: tuple[str, str], reminder: str = "") -> list[dict[str, str]]:
         """System (languages, glossary), then the previous paragraph and its translation as the
         conversation so far, then this paragraph: context a small model does not mistake for
         text to translate."""
         system, user = self._render(piece, reminder)
-        if not self.previous[0]:
+        if not previous[0]:
             return [system, user]
-        _, previous_user = self._render(self.previous[0])
-        return [system, previous_user, {"role": "assistant", "content": self.previous[1]}, user]
+        _, previous_user = self._render(previous[0])
+        return [system, previous_user, {"role": "assistant", "content": previous[1]}, user]
 
     def _render(self, piece: str, reminder: str = "") -> tuple[dict[str, str], dict[str, str]]:
         rendered = self.prompt.render(
