@@ -13,9 +13,11 @@ import typer
 
 from longdoc import __version__, render
 from longdoc.chunking import ChunkConfig, chunk_document
-from longdoc.console import advance, progress, stderr, warn
+from longdoc.config import BACKENDS, Settings, load_settings
+from longdoc.console import advance, info, progress, stderr, warn
 from longdoc.document import Document
-from longdoc.errors import LongdocError
+from longdoc.engine.chat_api import RemoteConfig
+from longdoc.errors import LongdocError, SomeInputsFailed
 from longdoc.ingest import read_document
 
 app = typer.Typer(
@@ -73,12 +75,19 @@ def _load(file: str | None, encoding: str | None) -> Document:
 @app.command()
 def chunk(
     file: FileArg = None,
-    size: Annotated[int, typer.Option("--size", min=8, help="Chunk size in tokens (cl100k).")] = ChunkConfig.size,
-    overlap: Annotated[int, typer.Option("--overlap", min=0, help="Tokens shared by neighbouring chunks.")] = ChunkConfig.overlap,
+    size: Annotated[
+        Optional[int], typer.Option("--size", min=8, help=f"Chunk size in tokens (cl100k; default {ChunkConfig.size}).")
+    ] = None,
+    overlap: Annotated[
+        Optional[int], typer.Option("--overlap", min=0, help=f"Tokens shared by neighbouring chunks (default {ChunkConfig.overlap}).")
+    ] = None,
     as_json: JsonOpt = False,
     encoding: EncodingOpt = None,
 ) -> None:
     """Split a document into token-counted chunks with page and line spans."""
+    settings = load_settings().overridden(chunk_size=size, chunk_overlap=overlap)
+    size = settings.chunk_size or ChunkConfig.size
+    overlap = ChunkConfig.overlap if settings.chunk_overlap is None else settings.chunk_overlap
     if overlap >= size:
         raise typer.BadParameter(f"must be smaller than --size ({size})", param_hint="--overlap")
     document = _load(file, encoding)
@@ -129,29 +138,100 @@ ModelOpt = Annotated[
     typer.Option("--model", "-m", help="A preset (see `longdoc models`), a Hugging Face model directory or a .gguf file."),
 ]
 FastOpt = Annotated[bool, typer.Option("--fast", help="Use the fast preset (qwen2.5-0.5b): ~3x quicker, less accurate.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto, cpu or cuda (default auto).")]
+BackendOpt = Annotated[
+    Optional[str],
+    typer.Option("--backend", help="local (default: this machine) or openai (an OpenAI-compatible server: vLLM, TGI, llama.cpp, Ollama)."),
+]
+BaseUrlOpt = Annotated[
+    Optional[str], typer.Option("--base-url", help="The server's API root, e.g. http://127.0.0.1:8000/v1 (openai backend).")
+]
+ApiModelOpt = Annotated[Optional[str], typer.Option("--api-model", help="The model name the server serves (openai backend).")]
+ContextOpt = Annotated[
+    Optional[int],
+    typer.Option("--context-window", min=256, help=f"Tokens the served model accepts (openai backend; default {RemoteConfig.context_window})."),
+]
+ConcurrencyOpt = Annotated[
+    Optional[int],
+    typer.Option("--concurrency", "-j", min=1, help=f"Requests in flight at once (openai backend; default {RemoteConfig.concurrency})."),
+]
+TimeoutOpt = Annotated[
+    Optional[float],
+    typer.Option("--timeout", min=0.001, help=f"Seconds to wait for each reply (openai backend; default {RemoteConfig.timeout:g})."),
+]
+RetriesOpt = Annotated[
+    Optional[int],
+    typer.Option("--retries", min=0, help=f"Further attempts after 429, 5xx, a lost connection or a timeout (default {RemoteConfig.retries})."),
+]
+
+
+_SUMMARY_SUFFIX = {"text": ".summary.txt", "markdown": ".summary.md", "json": ".summary.json"}
 
 
 @app.command()
 def summarize(
-    file: FileArg = None,
+    files: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            help="PDF, text, Markdown or HTML files; '-' or none reads stdin. With several, or --out-dir, "
+            "each summary goes to a file of its own.",
+            show_default=False,
+        ),
+    ] = None,
     length: Annotated[int, typer.Option("--length", "-l", min=10, help="Target length of the summary in words.")] = 250,
     style: Annotated[str, typer.Option("--style", help="paragraph or bullets.")] = "paragraph",
     lang: Annotated[str, typer.Option("--lang", help="Output language (en, zh, French, ...); auto = the document's.")] = "auto",
     fmt: Annotated[str, typer.Option("--format", "-f", help="text, markdown or json (json includes the summary tree).")] = "text",
+    out_dir: Annotated[
+        Optional[Path],
+        typer.Option("--out-dir", "-o", help="Write one summary per input here (a.pdf -> a.summary.txt / .md / .json)."),
+    ] = None,
+    chunk_tokens: Annotated[
+        Optional[int],
+        typer.Option("--chunk-tokens", min=64, help="Largest chunk a map step reads (default: what the window holds, at most 3000)."),
+    ] = None,
     model_spec: ModelOpt = None,
     fast: FastOpt = False,
-    device: DeviceOpt = "auto",
+    device: DeviceOpt = None,
+    backend: BackendOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_model: ApiModelOpt = None,
+    context_window: ContextOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    timeout: TimeoutOpt = None,
+    retries: RetriesOpt = None,
     encoding: EncodingOpt = None,
 ) -> None:
-    """Summarize a document of any length (hierarchical map-reduce through the local model)."""
-    from longdoc.tasks.summarize import SummaryOptions, summarize as summarize_document
+    """Summarize documents of any length (hierarchical map-reduce), one or many at a time."""
+    from longdoc.tasks.summarize import SummaryOptions
 
     _choice(style, ("paragraph", "bullets"), "--style")
     _choice(fmt, ("text", "markdown", "json"), "--format")
+    sources = files or [None]
+    if len(sources) > 1 and out_dir is None:
+        raise typer.BadParameter("several files need --out-dir, where each summary is written", param_hint="--out-dir")
+    if out_dir is not None and any(source in (None, "-") for source in sources):
+        raise typer.BadParameter("stdin cannot be summarized into --out-dir; give file names", param_hint="FILES")
+    settings = _settings(
+        model_spec, fast, device, backend, base_url, api_model, context_window, concurrency, timeout, retries,
+        summarize_chunk_tokens=chunk_tokens,
+    )
+    options = SummaryOptions(
+        words=length, style=style, language=lang,  # type: ignore[arg-type]
+        max_chunk_tokens=settings.summarize_chunk_tokens or SummaryOptions.max_chunk_tokens,
+    )
+    if out_dir is None:
+        _summarize_one(sources[0], settings, options, fmt, encoding)
+    else:
+        _summarize_many([s for s in sources if s], out_dir, settings, options, fmt, encoding)
+
+
+def _summarize_one(file: str | None, settings: Settings, options, fmt: str, encoding: str | None) -> None:  # type: ignore[no-untyped-def]
+    from longdoc.tasks.summarize import summarize as summarize_document
+
     document = _load(file, encoding)
-    model = _model(model_spec, fast, device)
-    options = SummaryOptions(words=length, style=style, language=lang)  # type: ignore[arg-type]
+    model = _model(settings)
+    options = _map_batches(options, model)
     with progress(f"summarizing {document.source}", total=None) as bar:
 
         def on_progress(phase: str, done: int, total: int) -> None:
@@ -161,13 +241,65 @@ def summarize(
     render.summary(document, result, fmt)
 
 
+def _summarize_many(sources: list[str], out_dir: Path, settings: Settings, options, fmt: str, encoding: str | None) -> None:  # type: ignore[no-untyped-def]
+    """Batch mode: every input to a file of its own in `out_dir`; a failed input is reported and skipped."""
+    from longdoc.batch import run_batch
+    from longdoc.engine.backends import concurrency
+    from longdoc.tasks.summarize import summarize as summarize_document
+
+    model = _model(settings)  # once, for every file
+    options = _map_batches(options, model)
+    results = _results()
+
+    def job(source: str) -> str:
+        document = read_document(source, encoding=encoding)
+        for message in document.warnings:
+            warn(f"{source}: {message}")
+        return render.summary_text(document, summarize_document(document, model, results, options), fmt)
+
+    failed = 0
+    with progress(f"summarizing {len(sources)} files", total=len(sources)) as bar:
+        for outcome in run_batch(sources, job, out_dir, _SUMMARY_SUFFIX[fmt], parallel=concurrency(model)):
+            advance(bar)
+            if outcome.error is not None:
+                failed += 1
+                _report_skipped(outcome.source, outcome.error)
+    if failed:
+        raise SomeInputsFailed(f"{failed} of {len(sources)} inputs failed; the other summaries are in {out_dir}")
+    info(f"{len(sources)} summaries written to {out_dir}")
+
+
+def _report_skipped(source: str, error: LongdocError) -> None:
+    if _debug:
+        traceback.print_exception(error)
+    message = str(error) if str(error).startswith(source) else f"{source}: {error}"
+    stderr.print(f"longdoc: error: {message} (skipped)", markup=False, style="red")
+
+
+def _map_batches(options, model):  # type: ignore[no-untyped-def]
+    """Summary options for `model`: a server gets each map and reduce batch as concurrent requests,
+    one wave of its concurrency, so each finished wave is saved before the next is sent."""
+    from dataclasses import replace
+
+    from longdoc.engine.backends import concurrency
+
+    return replace(options, batch_size=concurrency(model)) if _is_remote(model) else options
+
+
 @app.command()
 def ask(
     file: Annotated[str, typer.Argument(help="The document; '-' reads stdin.", show_default=False)],
     question: Annotated[str, typer.Argument(help="Your question.", show_default=False)],
     model_spec: ModelOpt = None,
     fast: FastOpt = False,
-    device: DeviceOpt = "auto",
+    device: DeviceOpt = None,
+    backend: BackendOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_model: ApiModelOpt = None,
+    context_window: ContextOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    timeout: TimeoutOpt = None,
+    retries: RetriesOpt = None,
     embedder_path: EmbedderOpt = None,
     as_json: JsonOpt = False,
     encoding: EncodingOpt = None,
@@ -181,21 +313,25 @@ def ask(
     ] = "retrieve",
 ) -> None:
     """Answer a question about a document, citing the pages the answer comes from."""
-    from longdoc.engine.segment_cache import reading_config
     from longdoc.tasks.ask import ask as answer_question
     from longdoc.tasks.ask import ask_by_reading
 
     _choice(mode, ("retrieve", "read"), "--mode")
     if not question.strip():
         raise typer.BadParameter("the question is empty", param_hint="QUESTION")
+    settings = _settings(model_spec, fast, device, backend, base_url, api_model, context_window, concurrency, timeout, retries)
+    if mode == "read" and settings.backend == "openai":
+        raise typer.BadParameter("read mode needs the local engine's block memory; use --backend local", param_hint="--mode")
     document = _load(file, encoding)
     if mode == "read":
-        model = _model(model_spec, fast, device, cache=reading_config())
+        from longdoc.engine.segment_cache import reading_config  # imports torch: only when reading
+
+        model = _model(settings, cache=reading_config())
         with progress("reading the whole document", total=None):
             result = ask_by_reading(document, question.strip(), model, _results())
     else:
         memory, _ = _open_memory(document, _embedder(embedder_path), rebuild=False)
-        model = _model(model_spec, fast, device)
+        model = _model(settings)
         with progress("answering", total=None):
             result = answer_question(document, memory, question.strip(), model, _results())
     render.answer(document, result, as_json)
@@ -209,18 +345,36 @@ def translate(
     glossary: Annotated[
         Optional[str], typer.Option("--glossary", help="CSV of 'source,translation' rows: terms to translate exactly so.")
     ] = None,
+    piece_tokens: Annotated[
+        Optional[int], typer.Option("--piece-tokens", min=16, help="Source tokens per translation request (default 350).")
+    ] = None,
     model_spec: ModelOpt = None,
     fast: FastOpt = False,
-    device: DeviceOpt = "auto",
+    device: DeviceOpt = None,
+    backend: BackendOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_model: ApiModelOpt = None,
+    context_window: ContextOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    timeout: TimeoutOpt = None,
+    retries: RetriesOpt = None,
     encoding: EncodingOpt = None,
 ) -> None:
     """Translate a document paragraph by paragraph, keeping its layout and terminology; streams to stdout."""
+    from longdoc.engine.backends import concurrency as concurrency_of
     from longdoc.tasks.translate import TranslateOptions, load_glossary_csv, split_paragraphs, translate as translate_document
 
+    settings = _settings(
+        model_spec, fast, device, backend, base_url, api_model, context_window, concurrency, timeout, retries,
+        translate_piece_tokens=piece_tokens,
+    )
     pinned = load_glossary_csv(read_document(glossary).text) if glossary else {}
     document = _load(file, encoding)
-    model = _model(model_spec, fast, device)
-    options = TranslateOptions(source=src, target=tgt, glossary=pinned)
+    model = _model(settings)
+    options = TranslateOptions(
+        source=src, target=tgt, glossary=pinned, parallel=concurrency_of(model),
+        piece_tokens=settings.translate_piece_tokens or TranslateOptions.piece_tokens,
+    )
     total = len(split_paragraphs(document.text))
     with progress(f"translating {document.source}", total=total) as bar:
         for paragraph in translate_document(document, model, _results(), options):
@@ -235,17 +389,59 @@ def _choice(value: str, allowed: tuple[str, ...], name: str) -> None:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}", param_hint=name)
 
 
-def _model(spec: str | None, fast: bool, device: str, cache=None):  # type: ignore[no-untyped-def]
-    """The language model named on the command line (default preset unless --fast or --model);
-    `cache` (a SegmentCacheConfig) overrides the engine's memory sizes."""
-    from longdoc.engine.loading import load_model
-    from longdoc.engine.presets import DEFAULT_PRESET, FAST_PRESET
+def _settings(
+    model_spec: str | None,
+    fast: bool,
+    device: str | None,
+    backend: str | None,
+    base_url: str | None,
+    api_model: str | None,
+    context_window: int | None,
+    concurrency: int | None,
+    timeout: float | None,
+    retries: int | None,
+    **task_flags: object,
+) -> Settings:
+    """longdoc.toml's settings with the flags given on the command line taking precedence."""
+    from longdoc.engine.presets import FAST_PRESET
 
-    if spec is not None and fast:
+    if model_spec is not None and fast:
         raise typer.BadParameter("give either --model or --fast, not both", param_hint="--fast")
-    name = spec or (FAST_PRESET if fast else DEFAULT_PRESET)
-    with progress(f"loading {name}", total=None):
-        return load_model(name, _home(), device=device, cache=cache)
+    settings = load_settings().overridden(
+        model=model_spec or (FAST_PRESET if fast else None), device=device, backend=backend, base_url=base_url,
+        api_model=api_model, context_window=context_window, concurrency=concurrency, timeout=timeout, retries=retries,
+        **task_flags,
+    )
+    chosen = settings.backend or "local"
+    if chosen not in BACKENDS:
+        raise typer.BadParameter(f"{chosen!r} is not one of {', '.join(BACKENDS)}", param_hint="--backend")
+    if chosen == "openai":
+        if model_spec is not None or fast:
+            raise typer.BadParameter("--model and --fast pick a local model; name the served one with --api-model", param_hint="--model")
+        for value, flag in ((settings.base_url, "--base-url"), (settings.api_model, "--api-model")):
+            if not value:
+                raise typer.BadParameter(f"the openai backend needs {flag} (or {flag[2:].replace('-', '_')} in longdoc.toml)", param_hint=flag)
+        if not settings.base_url.startswith(("http://", "https://")):  # type: ignore[union-attr]
+            raise typer.BadParameter(f"{settings.base_url!r} is not an http:// or https:// URL", param_hint="--base-url")
+    return settings
+
+
+def _model(settings: Settings, cache=None):  # type: ignore[no-untyped-def]
+    """The language model the settings name: a server (openai backend) or a local model, loaded
+    with a progress bar; `cache` (a SegmentCacheConfig) overrides the local engine's memory sizes."""
+    from longdoc.engine.backends import open_model
+    from longdoc.engine.presets import DEFAULT_PRESET
+
+    if settings.backend == "openai":
+        return open_model(settings, _home())
+    with progress(f"loading {settings.model or DEFAULT_PRESET}", total=None):
+        return open_model(settings, _home(), cache=cache)
+
+
+def _is_remote(model: object) -> bool:
+    from longdoc.engine.remote import OpenAIModel
+
+    return isinstance(model, OpenAIModel)
 
 
 def _results():  # type: ignore[no-untyped-def]

@@ -90,33 +90,32 @@ def inventory(presets: Sequence[PresetStatus], device: DeviceStatus, home: Path,
 
 def summary(document: Document, result: Summary, fmt: str) -> None:
     """Print a summary: plain text, Markdown with the top-level parts and their pages, or JSON with the tree."""
+    sys.stdout.write(summary_text(document, result, fmt))
+
+
+def summary_text(document: Document, result: Summary, fmt: str) -> str:
+    """A summary as `summary` prints it (and batch mode writes it to a file), control characters removed."""
     if fmt == "json":
-        _json(
-            {
-                "source": document.source,
-                "model": result.model,
-                "language": result.language,
-                "summary": result.text,
-                "chunks": result.chunks,
-                "steps": {"generated": result.generated, "cached": result.cached},
-                "seconds": round(result.seconds, 3),
-                "levels": [[{**asdict(node), "location": node.location(document.kind)} for node in level]
-                           for level in result.levels],
-            }
-        )
-        return
+        payload = {
+            "source": document.source,
+            "model": result.model,
+            "language": result.language,
+            "summary": result.text,
+            "chunks": result.chunks,
+            "steps": {"generated": result.generated, "cached": result.cached},
+            "seconds": round(result.seconds, 3),
+            "levels": [[{**asdict(node), "location": node.location(document.kind)} for node in level]
+                       for level in result.levels],
+        }
+        # ensure_ascii keeps control characters and odd code points escaped: safe for any terminal.
+        return json.dumps(payload, ensure_ascii=True) + "\n"
+    lines = [result.text]
     if fmt == "markdown":
-        emit(f"# Summary of {document.source}")
-        emit()
-        emit(result.text)
+        lines = [f"# Summary of {document.source}", "", result.text]
         if result.levels:
-            emit()
-            emit("## Parts")
-            emit()
-            for node in result.levels[-1]:
-                emit(f"- **{node.location(document.kind)}**: {_one_line(node.text)}")
-        return
-    emit(result.text)
+            lines += ["", "## Parts", ""]
+            lines += [f"- **{node.location(document.kind)}**: {_one_line(node.text)}" for node in result.levels[-1]]
+    return "".join(clean(line) + "\n" for line in lines)
 
 
 def answer(document: Document, result: Answer, as_json: bool) -> None:

@@ -167,7 +167,7 @@ def test_empty_query_and_question_are_usage_errors(tmp_path: Path) -> None:
 def model(monkeypatch: pytest.MonkeyPatch, fake_model):  # type: ignore[no-untyped-def]
     """A fake language model behind every model-backed command."""
     fake = fake_model(context_window=1000)
-    monkeypatch.setattr(cli, "_model", lambda spec, fast, device, cache=None: fake)
+    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: fake)
     return fake
 
 
@@ -205,11 +205,11 @@ def test_ctrl_c_during_summarize_keeps_finished_steps(tmp_path: Path, monkeypatc
     path = tmp_path / "ledger.txt"
     path.write_text(LEDGER)
     interrupted = fake_model(context_window=1000, fail_after=1)
-    monkeypatch.setattr(cli, "_model", lambda spec, fast, device, cache=None: interrupted)
+    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: interrupted)
     assert cli.run(["summarize", str(path), "--length", "40"]) == 130
     assert "interrupted" in capsys.readouterr().err
     resumed = fake_model(context_window=1000)
-    monkeypatch.setattr(cli, "_model", lambda spec, fast, device, cache=None: resumed)
+    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: resumed)
     assert cli.run(["summarize", str(path), "--length", "40", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["steps"]["cached"] == len(interrupted.prompts) > 0
 
@@ -218,7 +218,7 @@ def test_ask_answers_with_sources_and_pages(tmp_path: Path, embedder: FakeEmbedd
     path = tmp_path / "ledger.txt"
     path.write_text(LEDGER)
     fake = fake_model(context_window=800, reply=lambda prompt: "Behind the chart cabinet in the north office [1].")
-    monkeypatch.setattr(cli, "_model", lambda spec, fast, device, cache=None: fake)
+    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: fake)
     assert cli.run(["ask", str(path), "Where does the brass key to the lamp room hang?"]) == 0
     answer, sources = capsys.readouterr().out.split("\n\nSources:\n")
     assert answer == "Behind the chart cabinet in the north office [1]."
@@ -233,7 +233,7 @@ def test_ask_says_when_the_document_has_no_answer(tmp_path: Path, embedder: Fake
     path = tmp_path / "ledger.txt"
     path.write_text(LEDGER)
     fake = fake_model(context_window=1500, reply=lambda prompt: "NOT IN DOCUMENT")
-    monkeypatch.setattr(cli, "_model", lambda spec, fast, device, cache=None: fake)
+    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: fake)
     assert cli.run(["ask", str(path), "Which football team does the keeper support?"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("The document does not seem to answer this question.")
@@ -245,7 +245,7 @@ def test_ask_read_mode_reads_with_block_memory_and_needs_no_index(tmp_path: Path
     path.write_text(LEDGER)
     fake = fake_model(context_window=800, reply=lambda prompt: "Behind the chart cabinet [1].")
     configs = []
-    monkeypatch.setattr(cli, "_model", lambda spec, fast, device, cache=None: configs.append(cache) or fake)
+    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: configs.append(cache) or fake)
     monkeypatch.setattr(cli, "_embedder", lambda path: pytest.fail("read mode must not build an index"))
     assert cli.run(["ask", str(path), "Where does the brass key hang?", "--mode", "read", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
@@ -264,7 +264,7 @@ def test_ask_rejects_an_unknown_mode(tmp_path: Path, model) -> None:  # type: ig
 
 def test_translate_streams_paragraphs_from_stdin(monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     fake = fake_model(context_window=800, reply=lambda prompt: "EN: " + last_turn(prompt))
-    monkeypatch.setattr(cli, "_model", lambda spec, fast, device, cache=None: fake)
+    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: fake)
     _stdin(monkeypatch, "第一段，1898年。\n\n第二段。\n".encode("gb18030"))
     assert cli.run(["translate", "--src", "zh"]) == 0
     assert capsys.readouterr().out == "EN: 第一段，1898年。\n\nEN: 第二段。\n"
@@ -272,7 +272,7 @@ def test_translate_streams_paragraphs_from_stdin(monkeypatch: pytest.MonkeyPatch
 
 def test_translate_warns_when_numbers_go_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     fake = fake_model(context_window=800, reply=lambda prompt: "The inn opened.")
-    monkeypatch.setattr(cli, "_model", lambda spec, fast, device, cache=None: fake)
+    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: fake)
     path = tmp_path / "zh.txt"
     path.write_text("1898年，歇马店开张。", encoding="utf-8")
     assert cli.run(["translate", str(path)]) == 0

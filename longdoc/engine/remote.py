@@ -9,6 +9,7 @@ documents at once (batch mode) share the bound: never more than `concurrency` re
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import CancelledError, Future
 from urllib.parse import urlsplit
@@ -33,6 +34,7 @@ class OpenAIModel:
         self.client = client or ChatClient(config)
         self._pool = DaemonPool(config.concurrency, "longdoc-request")
         self._calls: set[threading.Event] = set()  # cancel flags of the generate() calls under way
+        weakref.finalize(self, self._pool.shutdown)  # idle request threads end with the model
 
     def __repr__(self) -> str:
         return f"OpenAIModel({self.name!r}, concurrency={self.concurrency})"

@@ -1,0 +1,144 @@
+"""Defaults from a `longdoc.toml` file, which command-line flags override.
+
+The file is the first of: $LONGDOC_CONFIG (a path), `./longdoc.toml`, and `longdoc.toml` in the
+user config directory (e.g. ~/.config/longdoc/). Top-level keys are the model flags; sections hold
+settings of one command:
+
+    backend = "openai"                      # local or openai
+    base_url = "http://gpu-box:8000/v1"
+    api_model = "Qwen/Qwen2.5-7B-Instruct"
+    context_window = 32768
+    concurrency = 16
+
+    [summarize]
+    chunk_tokens = 2000
+
+An unknown key, a wrong type or a value out of range is a `ConfigError` naming the file and key;
+API keys are refused: they come from the environment only, never from a file that gets shared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from longdoc.errors import ConfigError
+
+FILE_NAME = "longdoc.toml"
+BACKENDS = ("local", "openai")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Model and task settings; None means "not set" (the built-in default applies)."""
+
+    source: Path | None = None  # the file these came from, if any
+    backend: str | None = None
+    model: str | None = None  # local backend: preset, Hugging Face directory or .gguf
+    device: str | None = None
+    base_url: str | None = None  # openai backend
+    api_model: str | None = None
+    context_window: int | None = None
+    concurrency: int | None = None
+    timeout: float | None = None
+    retries: int | None = None
+    summarize_chunk_tokens: int | None = None
+    translate_piece_tokens: int | None = None
+    chunk_size: int | None = None
+    chunk_overlap: int | None = None
+
+    def overridden(self, **flags: object) -> Settings:
+        """These settings with every flag that was given (not None) taking precedence."""
+        return dataclasses.replace(self, **{name: value for name, value in flags.items() if value is not None})
+
+
+# TOML key -> (Settings field, type, smallest allowed value or the allowed choices).
+_SCHEMA: dict[str, tuple[str, type, object]] = {
+    "backend": ("backend", str, BACKENDS),
+    "model": ("model", str, None),
+    "device": ("device", str, None),
+    "base_url": ("base_url", str, None),
+    "api_model": ("api_model", str, None),
+    "context_window": ("context_window", int, 256),
+    "concurrency": ("concurrency", int, 1),
+    "timeout": ("timeout", float, 0.001),
+    "retries": ("retries", int, 0),
+    "summarize.chunk_tokens": ("summarize_chunk_tokens", int, 64),
+    "translate.piece_tokens": ("translate_piece_tokens", int, 16),
+    "chunk.size": ("chunk_size", int, 8),
+    "chunk.overlap": ("chunk_overlap", int, 0),
+}
+_KINDS = {int: "an integer", float: "a number", str: "a string"}
+
+
+def config_path(cwd: Path | None = None) -> Path | None:
+    """The configuration file in effect, or None when there is none."""
+    explicit = os.environ.get("LONGDOC_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"LONGDOC_CONFIG names {path}, which is not a file")
+        return path
+    local = (cwd or Path.cwd()) / FILE_NAME
+    if local.is_file():
+        return local
+    import platformdirs
+
+    user = Path(platformdirs.user_config_dir("longdoc")) / FILE_NAME
+    return user if user.is_file() else None
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Settings from `path`, or from the file `config_path()` finds; empty when there is none."""
+    path = path or config_path()
+    if path is None:
+        return Settings()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from error
+    return parse_settings(text, path)
+
+
+def parse_settings(text: str, source: Path) -> Settings:
+    """Settings from the text of a configuration file; `source` names it in error messages."""
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: not valid TOML: {error}") from error
+    values: dict[str, object] = {}
+    for key, value in _flatten(table):
+        if key.rsplit(".", 1)[-1] in ("api_key", "key", "token"):
+            raise ConfigError(f"{source}: {key}: API keys are not read from files; set LONGDOC_API_KEY instead")
+        if key not in _SCHEMA:
+            raise ConfigError(f"{source}: unknown setting {key!r} (known: {', '.join(_SCHEMA)})")
+        name, kind, limit = _SCHEMA[key]
+        values[name] = _checked(source, key, value, kind, limit)
+    return Settings(source=source, **values)  # type: ignore[arg-type]
+
+
+def _flatten(table: dict[str, object], prefix: str = "") -> list[tuple[str, object]]:
+    items: list[tuple[str, object]] = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            items.extend(_flatten(value, f"{prefix}{key}."))
+        else:
+            items.append((f"{prefix}{key}", value))
+    return items
+
+
+def _checked(source: Path, key: str, value: object, kind: type, limit: object) -> object:
+    # bool is an int to Python, but `concurrency = true` is a mistake, not 1.
+    fits = isinstance(value, kind) and not isinstance(value, bool)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, fits = float(value), True
+    if not fits:
+        raise ConfigError(f"{source}: {key} must be {_KINDS[kind]}, not {value!r}")
+    if isinstance(limit, tuple) and value not in limit:
+        raise ConfigError(f"{source}: {key} must be one of {', '.join(limit)}, not {value!r}")
+    if isinstance(limit, (int, float)) and value < limit:  # type: ignore[operator]
+        raise ConfigError(f"{source}: {key} must be at least {limit}, not {value!r}")
+    return value
