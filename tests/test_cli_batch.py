@@ -165,3 +165,29 @@ def test_translate_through_a_server_streams_in_order(tmp_path: Path, capsys: pyt
         assert cli.run(["translate", str(path), "--backend", "openai", "--base-url", server.url, "--api-model", "m", "-j", "4"]) == 0
     assert capsys.readouterr().out == "\n\n".join(f"EN 第{n}段，渡船在{n}点离港。" for n in range(1, 9)) + "\n"
     assert server.max_in_flight > 1
+
+
+def test_ctrl_c_while_requests_are_in_flight_exits_at_once(tmp_path: Path) -> None:
+    """A regression guard: pool threads that the interpreter joins at exit would keep the process
+    alive until every request in flight timed out (here 30 s)."""
+    import signal
+    import time
+
+    files = _documents(tmp_path / "docs", 6)
+    with ChatServer() as server:
+        server.hang = True
+        process = subprocess.Popen(
+            [sys.executable, "-m", "longdoc", "summarize", *files, "-o", str(tmp_path / "out"), "--backend", "openai",
+             "--base-url", server.url, "--api-model", "m", "--timeout", "30", "-j", "3"],
+            cwd=ROOT, env={**os.environ, "LONGDOC_HOME": str(tmp_path / "home")}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        deadline = time.monotonic() + 30
+        while len(server.requests) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(server.requests) == 3  # three files waiting on the silent server
+        interrupted = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+        seconds = time.monotonic() - interrupted
+    assert process.returncode == 130 and "interrupted" in err
+    assert seconds < 5
