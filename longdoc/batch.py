@@ -40,9 +40,18 @@ def output_paths(sources: Sequence[str], out_dir: Path, suffix: str) -> list[Pat
     return paths
 
 
-def run_batch(sources: Sequence[str], job: Job, out_dir: Path, suffix: str, parallel: int = 1) -> Iterator[Outcome]:
+def run_batch(
+    sources: Sequence[str],
+    job: Job,
+    out_dir: Path,
+    suffix: str,
+    parallel: int = 1,
+    fatal: tuple[type[LongdocError], ...] = (),
+) -> Iterator[Outcome]:
     """Run `job` on every input and write its text atomically into `out_dir`, yielding each
-    outcome as the input finishes. `parallel` inputs run at once (1: one after another, here)."""
+    outcome as the input finishes. `parallel` inputs run at once (1: one after another, here).
+    An error of a `fatal` class is no input's fault (the model server is gone): it is raised and
+    ends the batch, keeping the files already written."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -50,7 +59,7 @@ def run_batch(sources: Sequence[str], job: Job, out_dir: Path, suffix: str, para
     work = list(zip(sources, output_paths(sources, out_dir, suffix)))
     if parallel <= 1:
         for source, path in work:
-            yield _run_one(job, source, path)
+            yield _checked(_run_one(job, source, path), fatal)
         return
     pool = DaemonPool(parallel, "longdoc-input")
     try:
@@ -58,10 +67,16 @@ def run_batch(sources: Sequence[str], job: Job, out_dir: Path, suffix: str, para
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                yield future.result()
+                yield _checked(future.result(), fatal)
     finally:
         # Ctrl-C or an abandoned iteration: inputs not started are dropped; finished files stay.
         pool.shutdown()
+
+
+def _checked(outcome: Outcome, fatal: tuple[type[LongdocError], ...]) -> Outcome:
+    if isinstance(outcome.error, fatal):
+        raise outcome.error
+    return outcome
 
 
 def _run_one(job: Job, source: str, path: Path) -> Outcome:

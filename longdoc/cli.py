@@ -17,7 +17,7 @@ from longdoc.config import BACKENDS, Settings, load_settings
 from longdoc.console import advance, info, progress, stderr, warn
 from longdoc.document import Document
 from longdoc.engine.chat_api import RemoteConfig
-from longdoc.errors import LongdocError, SomeInputsFailed
+from longdoc.errors import LongdocError, ServerUnavailable, SomeInputsFailed
 from longdoc.ingest import read_document
 
 app = typer.Typer(
@@ -257,13 +257,18 @@ def _summarize_many(sources: list[str], out_dir: Path, settings: Settings, optio
             warn(f"{source}: {message}")
         return render.summary_text(document, summarize_document(document, model, results, options), fmt)
 
-    failed = 0
+    failed = written = 0
     with progress(f"summarizing {len(sources)} files", total=len(sources)) as bar:
-        for outcome in run_batch(sources, job, out_dir, _SUMMARY_SUFFIX[fmt], parallel=concurrency(model)):
-            advance(bar)
-            if outcome.error is not None:
-                failed += 1
-                _report_skipped(outcome.source, outcome.error)
+        batch = run_batch(sources, job, out_dir, _SUMMARY_SUFFIX[fmt], parallel=concurrency(model), fatal=(ServerUnavailable,))
+        try:
+            for outcome in batch:
+                advance(bar)
+                if outcome.error is not None:
+                    failed += 1
+                    _report_skipped(outcome.source, outcome.error)
+                written += outcome.error is None
+        except ServerUnavailable as gone:  # every input left would fail the same way
+            raise ServerUnavailable(f"{gone}; stopped with {written} of {len(sources)} summaries written to {out_dir}") from gone
     if failed:
         raise SomeInputsFailed(f"{failed} of {len(sources)} inputs failed; the other summaries are in {out_dir}")
     info(f"{len(sources)} summaries written to {out_dir}")

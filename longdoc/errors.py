@@ -12,7 +12,8 @@ LongdocError                    1  anything else the library reports
 │   ├── CorruptInput           10  a damaged PDF with no readable page, or a PDF that parses too slowly
 │   └── DecodeError            11  text that the requested encoding cannot decode
 ├── ModelError                 12  embedding or language model could not be loaded or run
-│   └── RemoteModelError       13  the model server was unreachable, timed out, or refused a request
+│   └── RemoteModelError       13  the model server rejected a request, or sent something unreadable
+│       └── ServerUnavailable  13  the model server was unreachable or busy, or timed out, on every attempt
 ├── ConfigError                14  longdoc.toml is malformed or names an unknown setting
 ├── SomeInputsFailed           15  a batch finished, but some of its inputs failed (each was reported)
 └── OutputUnwritable           16  an output file or directory cannot be written
@@ -115,3 +116,8 @@ class OutputUnwritable(LongdocError):
     """An output file or directory cannot be created or written."""
 
     exit_code = 16
+
+
+class ServerUnavailable(RemoteModelError):
+    """Every attempt failed for a reason of the server's (unreachable, busy, no answer in time): the
+    next input would fare no better, so a batch stops here."""

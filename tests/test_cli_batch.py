@@ -191,3 +191,24 @@ def test_ctrl_c_while_requests_are_in_flight_exits_at_once(tmp_path: Path) -> No
         seconds = time.monotonic() - interrupted
     assert process.returncode == 130 and "interrupted" in err
     assert seconds < 5
+
+
+def test_a_batch_stops_when_the_server_is_gone_instead_of_failing_every_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = _documents(tmp_path / "docs", 6)
+    with ChatServer() as server:
+        server.hang = True
+        code = cli.run(["summarize", *files, "-o", str(tmp_path / "out"), "--backend", "openai", "--base-url", server.url,
+                        "--api-model", "m", "-j", "1", "--timeout", "0.2", "--retries", "0"])
+    assert code == 13 and len(server.requests) == 1
+    assert capsys.readouterr().err.strip().endswith(f"stopped with 0 of 6 summaries written to {tmp_path / 'out'}")
+
+
+def test_a_request_the_server_rejects_fails_only_that_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = _documents(tmp_path / "docs", 3)
+    with ChatServer() as server:
+        server.fail_next(400, body=b'{"error": {"message": "prompt too long"}}')
+        code = cli.run(["summarize", *files, "-o", str(tmp_path / "out"), "--backend", "openai", "--base-url", server.url,
+                        "--api-model", "m", "-j", "1"])
+    assert code == 15
+    assert "minutes0.txt: the model server at" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["minutes1.summary.txt", "minutes2.summary.txt"]

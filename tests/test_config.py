@@ -122,3 +122,10 @@ def test_chunk_sizes_come_from_the_file_unless_given(tmp_path: Path, monkeypatch
     assert cli.run(["chunk", "doc.txt", "--json", "--size", "100"]) == 0
     from_flag = [json.loads(line)["tokens"] for line in capsys.readouterr().out.splitlines()]
     assert max(from_file) <= 40 < max(from_flag) <= 100
+
+
+def test_the_readme_example_is_a_valid_config() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)  # type: ignore[union-attr]
+    settings = parse_settings(example, Path("README.md"))
+    assert settings.backend == "openai" and settings.concurrency == 16 and settings.chunk_overlap == 30

@@ -2,8 +2,8 @@
 
 `GenerationOptions` map onto the API's fields; transient failures (429, 408, 5xx, a refused or
 dropped connection, no answer in time) are retried with exponential backoff and jitter, honouring
-a server's Retry-After, a bounded number of times. Every other failure, and the last transient
-one, becomes a `RemoteModelError` whose message never holds the API key.
+a server's Retry-After, a bounded number of times; when the last attempt fails too, that is a
+`ServerUnavailable`. A rejected request is a `RemoteModelError` at once. No message holds the API key.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from longdoc import __version__
 from longdoc.engine.model import GenerationOptions, Prompt
-from longdoc.errors import RemoteModelError
+from longdoc.errors import RemoteModelError, ServerUnavailable
 
 # Statuses a server uses for "busy or briefly broken, try again": rate limited, request timeout,
 # and the gateway/overload family. Other 4xx mean the request itself is wrong: retrying repeats it.
@@ -157,7 +157,7 @@ class ChatClient:
                 return _reply_text(self._post(data), self.where)
             except _Transient as failure:
                 if attempt + 1 == attempts:
-                    raise RemoteModelError(self._redacted(
+                    raise ServerUnavailable(self._redacted(
                         f"the model server at {self.where} {failure.reason} ({attempts} attempt{'s' * (attempts > 1)}); "
                         f"check that it is running, or raise --timeout / --retries"
                     )) from None
@@ -200,7 +200,7 @@ class ChatClient:
         if isinstance(reason, (TimeoutError, socket.timeout)):
             return _Transient(f"gave no answer within {self.config.timeout:g} s")
         if isinstance(reason, socket.gaierror):
-            return RemoteModelError(f"cannot resolve the host of {self.where}")
+            return ServerUnavailable(f"cannot resolve the host of {self.where}")
         if isinstance(reason, ConnectionRefusedError):
             return _Transient("refused the connection")
         name = getattr(reason, "strerror", None) or type(reason).__name__
