@@ -7,7 +7,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -19,6 +19,10 @@ from longdoc.document import Document
 from longdoc.engine.chat_api import RemoteConfig
 from longdoc.errors import LongdocError, ServerUnavailable, SomeInputsFailed
 from longdoc.ingest import read_document
+
+if TYPE_CHECKING:
+    from longdoc.engine.model import Model
+    from longdoc.tasks.summarize import SummaryOptions
 
 app = typer.Typer(
     add_completion=False,
@@ -226,7 +230,7 @@ def summarize(
         _summarize_many([s for s in sources if s], out_dir, settings, options, fmt, encoding)
 
 
-def _summarize_one(file: str | None, settings: Settings, options, fmt: str, encoding: str | None) -> None:  # type: ignore[no-untyped-def]
+def _summarize_one(file: str | None, settings: Settings, options: SummaryOptions, fmt: str, encoding: str | None) -> None:
     from longdoc.tasks.summarize import summarize as summarize_document
 
     document = _load(file, encoding)
@@ -241,7 +245,7 @@ def _summarize_one(file: str | None, settings: Settings, options, fmt: str, enco
     render.summary(document, result, fmt)
 
 
-def _summarize_many(sources: list[str], out_dir: Path, settings: Settings, options, fmt: str, encoding: str | None) -> None:  # type: ignore[no-untyped-def]
+def _summarize_many(sources: list[str], out_dir: Path, settings: Settings, options: SummaryOptions, fmt: str, encoding: str | None) -> None:
     """Batch mode: every input to a file of its own in `out_dir`; a failed input is reported and skipped."""
     from longdoc.batch import run_batch
     from longdoc.engine.backends import concurrency
@@ -281,14 +285,14 @@ def _report_skipped(source: str, error: LongdocError) -> None:
     stderr.print(f"longdoc: error: {message} (skipped)", markup=False, style="red")
 
 
-def _map_batches(options, model):  # type: ignore[no-untyped-def]
+def _map_batches(options: SummaryOptions, model: Model) -> SummaryOptions:
     """Summary options for `model`: a server gets each map and reduce batch as concurrent requests,
     one wave of its concurrency, so each finished wave is saved before the next is sent."""
     from dataclasses import replace
 
-    from longdoc.engine.backends import concurrency
+    from longdoc.engine.backends import concurrency, is_remote
 
-    return replace(options, batch_size=concurrency(model)) if _is_remote(model) else options
+    return replace(options, batch_size=concurrency(model)) if is_remote(model) else options
 
 
 @app.command()
@@ -441,12 +445,6 @@ def _model(settings: Settings, cache=None):  # type: ignore[no-untyped-def]
         return open_model(settings, _home())
     with progress(f"loading {settings.model or DEFAULT_PRESET}", total=None):
         return open_model(settings, _home(), cache=cache)
-
-
-def _is_remote(model: object) -> bool:
-    from longdoc.engine.remote import OpenAIModel
-
-    return isinstance(model, OpenAIModel)
 
 
 def _results():  # type: ignore[no-untyped-def]

@@ -40,6 +40,11 @@ def remote_config(settings: Settings) -> RemoteConfig:
     )
 
 
+def is_remote(model: Model) -> bool:
+    """Whether `model` is served over HTTP (its calls fan out as concurrent requests)."""
+    return isinstance(model, OpenAIModel)
+
+
 def concurrency(model: Model) -> int:
     """How many requests a model serves at once: a server's limit, 1 for the local engine (which
     batches prompts in one forward pass instead)."""
