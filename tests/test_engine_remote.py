@@ -228,7 +228,7 @@ def test_translate_runs_side_by_side_and_matches_the_one_by_one_result(tmp_path)
     paragraphs = [f"Paragraph {n}: the ferry left the harbour at {n} o'clock with Captain Alder aboard." for n in range(12)]
     document = Document(source="log.txt", pages=(Page(1, "\n\n".join(paragraphs)),))
     last_user = lambda messages, body: "ZH " + messages[-1]["content"].rsplit("<text>", 1)[-1].split("</text>")[0].strip()  # noqa: E731
-    with ChatServer(respond=last_user, delay=0.05) as server:
+    with ChatServer(respond=last_user, delay=0.03) as server:
         model = _model(server, concurrency=4)
         side_by_side = list(translate(document, model, ResultCache(tmp_path / "a"), TranslateOptions(source="en", target="zh", parallel=4)))
         sent = list(server.requests)
