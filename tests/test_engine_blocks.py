@@ -89,3 +89,20 @@ def test_generation_with_block_memory_runs_past_the_window() -> None:
     prompt = torch.randint(1, VOCAB, (60,)).tolist()
     (out,) = generate_tokens(reader, [prompt], GenerationOptions(max_new_tokens=30), eos_ids=set(), pad_id=0)
     assert len(out) == 30
+
+
+def test_blocks_hold_the_evicted_values_after_the_window_reuses_their_slots() -> None:
+    # Regression: the window's storage is rewritten in place, so evicted values must be copied out.
+    model = tiny_model("qwen2")
+    ids = torch.randint(1, VOCAB, (1, 100))
+    _, cache = read(model, ids, BLOCKS)
+    memory = cache.layers[0].memory
+    assert memory is not None and memory.blocks >= 2
+    decoder = model.get_decoder()
+    layer = decoder.layers[0]
+    first_block = ids[:, BLOCKS.sinks : BLOCKS.sinks + BLOCKS.block_size]
+    with torch.no_grad():  # layer 0's values depend on each token alone
+        hidden = layer.input_layernorm(decoder.embed_tokens(first_block))  # (1, T, hidden)
+        fresh = layer.self_attn.v_proj(hidden).view(1, BLOCKS.block_size, -1, layer.self_attn.head_dim)
+    stored = memory.gather(torch.tensor([[0]]), start=0, device=torch.device("cpu"))[1]  # (1, H, T, D)
+    assert (stored - fresh.transpose(1, 2)).abs().max() < 1e-4

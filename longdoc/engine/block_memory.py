@@ -17,9 +17,13 @@ from __future__ import annotations
 import torch
 
 from longdoc.engine.rotary import shift_keys
+from longdoc.engine.slot_buffer import SlotBuffer
 
 # Query tokens scored at once when voting for blocks; bounds the scoring memory.
 _VOTE_SLICE = 256
+# Blocks of room allocated up front; storage doubles beyond it, so a long read copies its blocks
+# a few times in all instead of once per segment.
+_INITIAL_BLOCKS = 64
 
 
 class BlockMemory:
@@ -33,14 +37,19 @@ class BlockMemory:
         self.block_size = block_size
         self.representatives = representatives
         self.store_device = torch.device(store_device)
-        self.keys: torch.Tensor | None = None  # (B, H, n_blocks, block_size, D) on store_device
-        self.values: torch.Tensor | None = None
-        self.summaries: torch.Tensor | None = None  # (B, H, n_blocks, representatives, D)
+        self._keys = SlotBuffer(_INITIAL_BLOCKS)  # (B, H, n_blocks, block_size, D) on store_device
+        self._values = SlotBuffer(_INITIAL_BLOCKS)
+        self._summaries = SlotBuffer(_INITIAL_BLOCKS)  # (B, H, n_blocks, representatives, D)
         self._pending: tuple[torch.Tensor, torch.Tensor] | None = None  # < 1 block, (B, H, p, D)
 
     @property
     def blocks(self) -> int:
-        return 0 if self.keys is None else self.keys.shape[2]
+        return self._keys.length
+
+    @property
+    def keys(self) -> torch.Tensor | None:
+        """Stored keys (B, H, n_blocks, block_size, D), un-rotated; None before the first block."""
+        return self._keys.view() if self.blocks else None
 
     def add(self, keys: torch.Tensor, values: torch.Tensor, positions: torch.Tensor) -> None:
         """Take evicted keys/values (B, H, T, D), rotated for `positions` (B, T), in reading order."""
@@ -59,26 +68,21 @@ class BlockMemory:
         block_keys, block_values = keys.reshape(shape), values.reshape(shape)
         parts = block_keys.reshape(*shape[:3], self.representatives, -1, dim)
         summaries = parts.float().mean(dim=4).to(keys.dtype)  # (B, H, n, representatives, D)
-        block_keys, block_values = block_keys.to(self.store_device), block_values.to(self.store_device)
-        if self.keys is None:
-            self.keys, self.values, self.summaries = block_keys, block_values, summaries
-        else:
-            assert self.values is not None and self.summaries is not None
-            self.keys = torch.cat((self.keys, block_keys), dim=2)
-            self.values = torch.cat((self.values, block_values), dim=2)
-            self.summaries = torch.cat((self.summaries, summaries), dim=2)
+        self._keys.append(block_keys.to(self.store_device))
+        self._values.append(block_values.to(self.store_device))
+        self._summaries.append(summaries)
 
     def select(self, queries: torch.Tensor, count: int) -> torch.Tensor:
         """Indices (B, k) of the `count` best blocks for un-rotated queries (B, H_q, L, D), ascending."""
-        assert self.summaries is not None, "no blocks to select from"
+        assert self.blocks, "no blocks to select from"
         batch, query_heads, _, dim = queries.shape
-        kv_heads = self.summaries.shape[1]
+        kv_heads = self._summaries.view().shape[1]
         # Score per query token and head rather than for a mean query: a mean over the segment
         # drowns the few tokens (the question) that point at one passage. Each token's vote is a
         # softmax over blocks, so no single token or head dominates; tokens go in slices so the
         # (tokens x blocks x representatives) scores stay small however many blocks there are.
         query = queries.float().reshape(batch, kv_heads, -1, dim)  # (B, H, G * L, D)
-        summaries = self.summaries.float()
+        summaries = self._summaries.view().float()
         per_block = torch.zeros(batch, self.blocks, device=summaries.device)
         for part in query.split(_VOTE_SLICE, dim=2):
             scores = torch.einsum("bhqd,bhnrd->bhqnr", part, summaries).amax(dim=-1)  # (B, H, q, n)
@@ -89,19 +93,17 @@ class BlockMemory:
     def gather(self, indices: torch.Tensor, start: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys/values (B, H, k * block_size, D) of blocks `indices` (B, k), keys rotated to
         positions start, start + 1, ... on `device`."""
-        assert self.keys is not None and self.values is not None
-        batch, heads, _, size, dim = self.keys.shape
+        stored_keys, stored_values = self._keys.view(), self._values.view()
+        batch, heads, _, size, dim = stored_keys.shape
         picked = indices.to(self.store_device)[:, None, :, None, None].expand(batch, heads, -1, size, dim)
-        keys = self.keys.gather(2, picked).reshape(batch, heads, -1, dim).to(device)
-        values = self.values.gather(2, picked).reshape(batch, heads, -1, dim).to(device)
+        keys = stored_keys.gather(2, picked).reshape(batch, heads, -1, dim).to(device)
+        values = stored_values.gather(2, picked).reshape(batch, heads, -1, dim).to(device)
         positions = torch.arange(start, start + keys.shape[2], device=device)[None]  # (1, k * block_size)
         return shift_keys(keys, positions, self.inv_freq), values
 
     def select_rows(self, rows: torch.Tensor) -> None:
         """Keep only batch rows `rows`."""
-        if self.keys is not None and self.values is not None and self.summaries is not None:
-            stored = rows.to(self.store_device)
-            self.keys, self.values = self.keys[stored], self.values[stored]
-            self.summaries = self.summaries[rows.to(self.summaries.device)]
+        for slots in (self._keys, self._values, self._summaries):
+            slots.select_rows(rows)
         if self._pending is not None:
             self._pending = (self._pending[0][rows], self._pending[1][rows])

@@ -34,6 +34,7 @@ from transformers.cache_utils import Cache, DynamicLayer
 
 from longdoc.engine.block_memory import BlockMemory
 from longdoc.engine.rotary import shift_keys
+from longdoc.engine.slot_buffer import SlotBuffer
 
 FULL = "full_attention"
 SLIDING = "sliding_attention"
@@ -113,9 +114,13 @@ class WindowLayer(DynamicLayer):
         layer_type: str,
         inv_freq: torch.Tensor,
         sliding_window: int | None,
+        capacity: int,
         memory: BlockMemory | None = None,
     ) -> None:
         super().__init__()
+        # Room for the most slots a forward pass stores, allocated once (see slot_buffer).
+        self._key_slots = SlotBuffer(capacity)
+        self._value_slots = SlotBuffer(capacity)
         self.layer_type = layer_type
         self.inv_freq = inv_freq  # (D/2,)
         self.sliding_window = sliding_window
@@ -129,7 +134,11 @@ class WindowLayer(DynamicLayer):
         self, key_states: torch.Tensor, value_states: torch.Tensor, *args: object, **kwargs: object
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Append the new keys/values; return what attention sees: [sinks | retrieved | window | new]."""
-        keys, values = super().update(key_states, value_states)
+        if not self.is_initialized:
+            self.dtype, self.device = key_states.dtype, key_states.device
+            self.is_initialized = True
+        keys = self.keys = self._key_slots.append(key_states)
+        values = self.values = self._value_slots.append(value_states)
         if self.retrieval is None:
             return keys, values
         assert self.memory is not None and self.queries is not None, "retrieval needs memory and queries"
@@ -145,23 +154,26 @@ class WindowLayer(DynamicLayer):
         """Hand slots [start, start + count), at `positions` (B, count), to the block memory."""
         if self.memory is not None and self.is_initialized and count > 0:
             stop = start + count
-            self.memory.add(self.keys[:, :, start:stop], self.values[:, :, start:stop], positions)
+            # A copy: these slots are overwritten in place once the window has moved on.
+            self.memory.add(self.keys[:, :, start:stop], self.values[:, :, start:stop].clone(), positions)
 
     def keep(self, index: torch.Tensor, shift: int, shift_from: int) -> None:
         """Keep slots `index` (in order), then move slots >= `shift_from` `shift` positions earlier."""
         if not self.is_initialized:
             return
-        keys = self.keys[:, :, index]  # (B, H, n_keep, D)
+        keys = self.keys[:, :, index]  # (B, H, n_keep, D), a copy: the storage is rewritten below
         values = self.values[:, :, index]
         if shift:
-            moved = shift_keys(keys[:, :, shift_from:], -shift, self.inv_freq)
-            keys = torch.cat((keys[:, :, :shift_from], moved), dim=2)
-        self.keys, self.values = keys, values
+            keys[:, :, shift_from:] = shift_keys(keys[:, :, shift_from:], -shift, self.inv_freq)
+        self.keys = self._key_slots.replace(keys)
+        self.values = self._value_slots.replace(values)
 
     def select_rows(self, rows: torch.Tensor) -> None:
         """Keep only batch rows `rows`."""
         if self.is_initialized:
-            self.keys, self.values = self.keys[rows], self.values[rows]
+            self._key_slots.select_rows(rows)
+            self._value_slots.select_rows(rows)
+            self.keys, self.values = self._key_slots.view(), self._value_slots.view()
         if self.memory is not None:
             self.memory.select_rows(rows)
 
@@ -190,13 +202,14 @@ class SegmentCache(Cache):
         self._padded = False
 
     def _layer(self, kind: str, inv_freq: torch.Tensor, native: int | None) -> WindowLayer:
-        if kind == SLIDING:
-            return WindowLayer(kind, inv_freq, native)
         config = self.config
+        if kind == SLIDING:
+            assert native is not None, "sliding layers need the model's sliding_window"
+            return WindowLayer(kind, inv_freq, native, capacity=native + config.segment)
         memory = None
         if config.blocks:
             memory = BlockMemory(inv_freq, config.block_size, config.representatives, config.block_device)
-        return WindowLayer(kind, inv_freq, None, memory)
+        return WindowLayer(kind, inv_freq, None, config.sinks + config.window + config.segment, memory)
 
     @property
     def blocks_stored(self) -> int:
