@@ -55,19 +55,26 @@ def _document(text: str, source: str) -> Document:
     return Document(source=source, pages=(Page(1, text),))
 
 
-def eval_summarize(model, results: ResultCache, limit: int) -> dict:  # type: ignore[no-untyped-def,type-arg]
+Summarizer = Callable[[Document], str]
+
+
+def eval_summarize(model, results: ResultCache, limit: int, summarizer: Summarizer | None = None) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """ROUGE-L of longdoc's summaries, or of `summarizer`'s (a baseline) when given."""
     from rouge_score import rouge_scorer
+
+    if summarizer is None:
+        summarizer = lambda document: summarize(document, model, results, SummaryOptions(words=300)).text  # noqa: E731
 
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
     scores, seconds = [], []
     rows = sorted(_rows("gov_report_summ"), key=lambda row: len(row["input"]))  # --limit takes the shortest
     for n, row in enumerate(rows[:limit]):
         started = time.perf_counter()
-        summary = summarize(_document(row["input"], f"gov{n}"), model, results, SummaryOptions(words=300))
+        summary = summarizer(_document(row["input"], f"gov{n}"))
         seconds.append(time.perf_counter() - started)
-        score = scorer.score(row["outputs"][0], summary.text)["rougeL"].fmeasure
+        score = scorer.score(row["outputs"][0], summary)["rougeL"].fmeasure
         scores.append(score)
-        print(f"  summarize gov{n}: ROUGE-L {score:.3f}, {len(summary.text.split())} words, {seconds[-1]:.0f}s", flush=True)
+        print(f"  summarize gov{n}: ROUGE-L {score:.3f}, {len(summary.split())} words, {seconds[-1]:.0f}s", flush=True)
     return {"rougeL": _mean(scores), "n": len(scores), "seconds": seconds}
 
 
@@ -79,13 +86,14 @@ def _normalise(text: str) -> str:
 Answerer = Callable[[Document, str], Answer]
 
 
-def answerer(mode: str, model, results: ResultCache, embedder) -> Answerer:  # type: ignore[no-untyped-def]
-    """How `longdoc ask --mode MODE` answers: retrieval from the document's index, or reading it all."""
+def answerer(mode: str, model, results: ResultCache, embedder, home: Path | None = None) -> Answerer:  # type: ignore[no-untyped-def]
+    """How `longdoc ask --mode MODE` answers: retrieval from the document's index (kept under
+    `home`, default longdoc's), or reading it all."""
     if mode == "read":
         return lambda document, question: ask_by_reading(document, question, model, results)
 
     def retrieve(document: Document, question: str) -> Answer:
-        memory, _ = open_memory(document, embedder, home=default_home())
+        memory, _ = open_memory(document, embedder, home=home or default_home())
         return ask(document, memory, question, model, results)
 
     return retrieve
@@ -136,13 +144,20 @@ def _translate_lines(model, results: ResultCache, lines: list[str], source: str,
     return [p.text for p in translate(document, model, results, TranslateOptions(source=source, target=target))]
 
 
-def eval_translate(model, results: ResultCache, lines: int, reverse: bool) -> dict:  # type: ignore[no-untyped-def,type-arg]
+Translator = Callable[[list[str], str, str], list[str]]
+
+
+def eval_translate(model, results: ResultCache, lines: int, reverse: bool, translator: Translator | None = None) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """chrF/BLEU of longdoc's translations, or of `translator(lines, source, target)`'s (a baseline)."""
     import sacrebleu
+
+    if translator is None:
+        translator = lambda lines_, source, target: _translate_lines(model, results, lines_, source, target)  # noqa: E731
 
     zh = (EVAL / "ntrex" / "dev.zh").read_text(encoding="utf-8").splitlines()[:lines]
     en = (EVAL / "ntrex" / "dev.en").read_text(encoding="utf-8").splitlines()[:lines]
     started = time.perf_counter()
-    hypotheses = _translate_lines(model, results, zh, "zh", "en")
+    hypotheses = translator(zh, "zh", "en")
     assert len(hypotheses) == len(en), f"{len(hypotheses)} paragraphs out for {len(en)} in"
     report = {
         "zh-en": {
@@ -154,7 +169,7 @@ def eval_translate(model, results: ResultCache, lines: int, reverse: bool) -> di
     }
     if reverse:
         started = time.perf_counter()
-        back = _translate_lines(model, results, en, "en", "zh")
+        back = translator(en, "en", "zh")
         report["en-zh"] = {
             "chrF": sacrebleu.corpus_chrf(back, [zh]).score,
             "BLEU": sacrebleu.corpus_bleu(back, [zh], tokenize="zh").score,

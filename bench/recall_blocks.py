@@ -52,16 +52,21 @@ def filler_text(text_dir: Path | None) -> str:
     return generated_prose(30_000, seed=1)
 
 
-def build_prompt(
-    tokenizer, filler: str, fact: str, question: str, tokens: int, depth: float
-) -> str:  # type: ignore[no-untyped-def]
+def plant_fact(tokenizer, filler: str, fact: str, tokens: int, depth: float) -> str:  # type: ignore[no-untyped-def]
+    """The first `tokens` tokens of `filler` with `fact` planted at relative `depth`."""
     ids = tokenizer.encode(filler, add_special_tokens=False)[:tokens]
     cut = int(len(ids) * depth)
     head, tail = tokenizer.decode(ids[:cut]), tokenizer.decode(ids[cut:])
     # Put the fact at a paragraph-like boundary so it reads as its own sentence.
+    return f"{head}\n\n{fact}\n\n{tail}"
+
+
+def build_prompt(
+    tokenizer, filler: str, fact: str, question: str, tokens: int, depth: float
+) -> str:  # type: ignore[no-untyped-def]
     return (
         "Read the document between <document> and </document>, then answer the question after it.\n"
-        f"<document>\n{head}\n\n{fact}\n\n{tail}\n</document>\n"
+        f"<document>\n{plant_fact(tokenizer, filler, fact, tokens, depth)}\n</document>\n"
         f"Question: {question}\nAnswer in a few words."
     )
 

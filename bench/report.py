@@ -1,0 +1,312 @@
+"""DIR/results/*.json -> DIR/REPORT.md and DIR/plots/*.png. Every figure comes from the JSON.
+
+Imports no torch and no longdoc, so `python -m bench report DIR` is quick and testable; without
+matplotlib the report is still written, saying the plots need it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from bench.harness import Row, load_results, ratio, tokens_label
+from bench.quality import FULL as FULL_SIZES
+
+FOUND, MISSED, NOT_RUN = 2, 1, 0
+RECALL_BASELINE = "full attention"
+REGENERATE = "python -m bench report {out}"
+
+
+# -- data ----------------------------------------------------------------------------------------
+
+
+def recall_grid(rows: list[Row], method: str) -> tuple[list[int], list[float], list[list[int]]]:
+    """Lengths (columns), depths (rows) and a depth x length grid of FOUND / MISSED / NOT_RUN for `method`."""
+    mine = [row for row in rows if row["method"] == method]
+    lengths = sorted({row["tokens"] for row in rows})
+    depths = sorted({row["depth"] for row in rows})
+    grid = [[NOT_RUN] * len(lengths) for _ in depths]
+    for row in mine:
+        if "not_run" not in row:
+            grid[depths.index(row["depth"])][lengths.index(row["tokens"])] = FOUND if row["found"] else MISSED
+    return lengths, depths, grid
+
+
+def not_run_reasons(rows: list[Row], key: str) -> dict[str, dict[str, list[int]]]:
+    """For each value of `key` (a method), each reason a cell was not run -> the lengths it covers."""
+    reasons: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        if "not_run" in row and row["tokens"] not in reasons[row[key]][row["not_run"]]:
+            reasons[row[key]][row["not_run"]].append(row["tokens"])
+    return reasons
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+# -- report --------------------------------------------------------------------------------------
+
+
+def write_report(out: Path) -> Path:
+    """Write out/REPORT.md (and out/plots/) from out/results/*.json; returns the report's path."""
+    results = load_results(out)
+    plots = out / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    lines = _header(results, out)
+    if "recall" in results:
+        lines += _recall_section(results["recall"], plots)
+    if "quality" in results:
+        lines += _quality_section(results["quality"])
+    if "speed" in results:
+        lines += _speed_section(results["speed"], plots)
+    path = out / "REPORT.md"
+    path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    return path
+
+
+def _header(results: dict[str, Row], out: Path) -> list[str]:
+    suites = [results[name] for name in ("recall", "quality", "speed") if name in results]
+    lines = ["# longdoc benchmarks", ""]
+    if not suites:
+        return lines + ["No results yet: run `python -m bench all --quick --out DIR`."]
+    machine = suites[0]["machine"]
+    gpu = machine["gpu"] or "none"
+    lines += [
+        "Generated from the JSON under `results/` beside this file. Every figure below was measured in",
+        "the run that wrote it; ratios divide by a baseline measured in the same run.",
+        "",
+        "| suite | run at | command | sizes |",
+        "|---|---|---|---|",
+        *(f"| {s['suite']} | {s['started']} | `{s['command']}` | {'--quick' if s['quick'] else 'full'} |" for s in suites),
+        "",
+        f"Rewrite this page from the saved results: `{REGENERATE.format(out=out.as_posix())}`.",
+        "",
+        "## Machine",
+        "",
+        "| cores | CPU | RAM | GPU | device, dtype | torch | load average at start |",
+        "|---|---|---|---|---|---|---|",
+        f"| {machine['cores']} | {machine['cpu']} | {machine['ram_gb']} GB | {gpu} | {machine['device']}, "
+        f"{machine['dtype']} | {machine['torch']} | {machine['load_average']:.2f} |",
+        "",
+        *[f"- {note}" for note in results.get("notes", {}).get("lines", [])],
+        "",
+    ]
+    return lines
+
+
+# -- recall --------------------------------------------------------------------------------------
+
+
+def _recall_section(recall: Row, plots: Path) -> list[str]:
+    rows, methods = recall["rows"], recall["methods"]
+    lengths = sorted({row["tokens"] for row in rows})
+    lines = [
+        "## Long-context recall (needle in a haystack)",
+        "",
+        f"Model `{recall['model']}`. Haystack: Paul Graham essays cut to N model tokens; needle: "
+        f"\"{recall['needle']}\" at depths {', '.join(f'{d:.0%}' for d in recall['depths'])}; question: "
+        f"\"{recall['question']}\". Found = the answer contains the combination. Each cell: found / run.",
+        "",
+        "| method | " + " | ".join(tokens_label(n) for n in lengths) + " | found | vs full attention | s a cell |",
+        "|---|" + "---|" * (len(lengths) + 3),
+    ]
+    baseline = _recall_rate(rows, RECALL_BASELINE)
+    base_seconds = _mean([r["seconds"] for r in rows if r["method"] == RECALL_BASELINE and "not_run" not in r])
+    for method, label in methods.items():
+        mine = [r for r in rows if r["method"] == method]
+        cells = []
+        for n in lengths:
+            ran = [r for r in mine if r["tokens"] == n and "not_run" not in r]
+            cells.append(f"{sum(r['found'] for r in ran)}/{len(ran)}" if ran else "not run")
+        rate = _recall_rate(rows, method)
+        seconds = _mean([r["seconds"] for r in mine if "not_run" not in r])
+        shared = _recall_rate(rows, method, common_with=RECALL_BASELINE)
+        versus = f"{ratio(shared, _recall_rate(rows, RECALL_BASELINE, common_with=method))} on shared cells" if shared is not None else "-"
+        lines.append(f"| {method} ({label}) | " + " | ".join(cells) +
+                     f" | {_percent(rate)} | {versus} | {_seconds(seconds)} |")
+    lines += ["", f"Time a cell is read + answer (retrieval: + indexing), mean over the cells run; full attention's: "
+              f"{_seconds(base_seconds)}.", ""]
+    for method in methods:
+        image = _plot_heatmap(rows, method, plots)
+        lines += [f"![{method}](plots/{image})" if image else f"(heat map of {method}: needs matplotlib)"]
+    lines += ["", "**What it shows.**", ""]
+    for method in methods:
+        rate = _recall_rate(rows, method)
+        ran = [r for r in rows if r["method"] == method and "not_run" not in r]
+        if ran:
+            longest = max(r["tokens"] for r in ran)
+            lines.append(f"- {method}: found the needle in {sum(r['found'] for r in ran)} of {len(ran)} cells run "
+                         f"({_percent(rate)}), up to {tokens_label(longest)} tokens.")
+    lines += ["", "**Not run, and why.**", "", *_reasons(not_run_reasons(rows, "method")), ""]
+    return lines
+
+
+def _recall_rate(rows: list[Row], method: str, common_with: str | None = None) -> float | None:
+    """Share of `method`'s cells (optionally only those `common_with` also ran) that found the needle."""
+    ran = {(r["tokens"], r["depth"]): r["found"] for r in rows if r["method"] == method and "not_run" not in r}
+    if common_with is not None:
+        other = {(r["tokens"], r["depth"]) for r in rows if r["method"] == common_with and "not_run" not in r}
+        ran = {cell: found for cell, found in ran.items() if cell in other}
+    return sum(ran.values()) / len(ran) if ran else None
+
+
+def _plot_heatmap(rows: list[Row], method: str, plots: Path) -> str | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.colors import ListedColormap
+    except ImportError:
+        return None
+    lengths, depths, grid = recall_grid(rows, method)
+    figure, axes = plt.subplots(figsize=(1.1 * len(lengths) + 2.2, 0.5 * len(depths) + 1.6))
+    axes.imshow(grid, cmap=ListedColormap(["#c8c8c8", "#d9534f", "#5cb85c"]), vmin=0, vmax=2, aspect="auto")
+    for y, line in enumerate(grid):
+        for x, cell in enumerate(line):
+            axes.text(x, y, {FOUND: "found", MISSED: "missed", NOT_RUN: "not run"}[cell], ha="center", va="center", fontsize=8)
+    axes.set_xticks(range(len(lengths)), [tokens_label(n) for n in lengths])
+    axes.set_yticks(range(len(depths)), [f"{d:.0%}" for d in depths])
+    axes.set_xlabel("haystack length (model tokens)")
+    axes.set_ylabel("needle depth")
+    axes.set_title(f"recall: {method}")
+    figure.tight_layout()
+    name = f"recall_{method.replace(' ', '_').replace('+', '_')}.png"
+    figure.savefig(plots / name, dpi=100)
+    plt.close(figure)
+    return name
+
+
+# -- quality -------------------------------------------------------------------------------------
+
+
+def _quality_section(quality: Row) -> list[str]:
+    rows = quality["rows"]
+    lines = [
+        "## Quality (development split, ../shared/eval/)",
+        "",
+        f"Sizes: {', '.join(f'{k} {v}' for k, v in quality['sizes'].items())} (questions, reports or lines). "
+        "Each metric beside a baseline measured in the same run; small samples, so one answer more or less "
+        "right moves accuracy by 1/n.",
+        "",
+        "| model | task | metric | n | longdoc | baseline | baseline value | longdoc / baseline | seconds |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['task']} | {r['metric']} | {r['n']} | {r['value']:.3f} | {r['baseline']} | "
+                     f"{r['baseline_value']:.3f} | {ratio(r['value'], r['baseline_value'])} | {r['seconds']} |")
+    better = [r for r in rows if r["value"] > r["baseline_value"]]
+    lines += ["", "**What it shows.**", "",
+              f"- longdoc beat its baseline on {len(better)} of {len(rows)} metrics: "
+              + (", ".join(f"{r['model']} {r['task']} {r['metric']}" for r in better) or "none") + ".",
+              f"- Not run: {'the full sizes' if quality['quick'] else 'nothing'}"
+              + (f" ({', '.join(f'{k} {v}' for k, v in FULL_SIZES.items())}, for each preset: "
+                 "`python -m bench quality --out DIR`), left for a GPU or a long CPU run." if quality["quick"] else "."),
+              ""]
+    return lines
+
+
+# -- speed ---------------------------------------------------------------------------------------
+
+
+def _speed_section(speed: Row, plots: Path) -> list[str]:
+    rows = speed["rows"]
+    lines = [
+        "## Speed and peak memory",
+        "",
+        f"Model `{speed['model']}`. Seconds = the task from a loaded model to its output (fresh result cache and "
+        "index, fresh process per case); peak = the process's peak RSS during the task, model weights included. "
+        "Ratios divide by the baseline named in the column at the same size.",
+        "",
+    ]
+    images = _plot_speed(rows, speed["methods"], plots)
+    for task, methods in speed["methods"].items():
+        baselines = [b for b in speed["baselines"][task] if any(_ran(r, task, b) for r in rows)]
+        lines += [f"### {task}", "",
+                  "| tokens | method | seconds | " + " | ".join(f"time / {b}" for b in baselines)
+                  + " | peak MB | " + (f"peak / {baselines[0]} |" if baselines else "") + " note |",
+                  "|---|---|---|" + "---|" * len(baselines) + "---|" + ("---|" if baselines else "") + "---|"]
+        for tokens in sorted({r["tokens"] for r in rows if r["task"] == task}):
+            same = {r["method"]: r for r in rows if r["task"] == task and r["tokens"] == tokens}
+            for method in methods:
+                row = same.get(method)
+                if row is None or "not_run" in row:
+                    continue
+                base_rows = [same.get(b) if same.get(b) and "not_run" not in same[b] else None for b in baselines]
+                times = [ratio(row["seconds"], b["seconds"]) if b else "-" for b in base_rows]
+                memory = [ratio(row["peak_mb"], base_rows[0]["peak_mb"]) if base_rows and base_rows[0] else "-"] if baselines else []
+                note = ("found the needle" if row.get("found") else "missed the needle") if "found" in row else ""
+                lines.append(f"| {tokens_label(tokens)} | {method} | {row['seconds']:.1f} | " + " | ".join(times)
+                             + f" | {row['peak_mb']:.0f} | " + "".join(f"{m} | " for m in memory) + f"{note} |")
+        lines += [""]
+    lines += [f"![{name}](plots/{name})" for name in images] or ["(plots need matplotlib)"]
+    lines += ["", "**What it shows.**", "", *_speed_summary(rows, speed), "",
+              "**Not run, and why.**", "", *_reasons(not_run_reasons([{**r, "key": f"{r['task']} / {r['method']}"} for r in rows], "key")), ""]
+    return lines
+
+
+def _ran(row: Row, task: str, method: str) -> bool:
+    return row["task"] == task and row["method"] == method and "not_run" not in row
+
+
+def _speed_summary(rows: list[Row], speed: Row) -> list[str]:
+    """One sentence per task: longdoc's first method against the first baseline at the largest size both ran."""
+    lines = []
+    for task, methods in speed["methods"].items():
+        ours, base = methods[0], speed["baselines"][task][0]
+        pairs = [(a, b) for a in rows if _ran(a, task, ours) for b in rows if _ran(b, task, base) and b["tokens"] == a["tokens"]]
+        if not pairs:
+            continue
+        a, b = max(pairs, key=lambda pair: pair[0]["tokens"])
+        lines.append(f"- {task}, {tokens_label(a['tokens'])} tokens: {ours} {a['seconds']:.1f} s and {a['peak_mb']:.0f} MB "
+                     f"peak vs {base} {b['seconds']:.1f} s and {b['peak_mb']:.0f} MB: time {ratio(a['seconds'], b['seconds'])}, "
+                     f"memory {ratio(a['peak_mb'], b['peak_mb'])}.")
+    return lines
+
+
+def _plot_speed(rows: list[Row], methods: dict[str, list[str]], plots: Path) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    names = []
+    for field, label, name in (("seconds", "seconds (task, model loaded)", "speed_time.png"),
+                               ("peak_mb", "peak RSS, MB (model included)", "speed_memory.png")):
+        figure, axes = plt.subplots(1, len(methods), figsize=(5 * len(methods), 4), squeeze=False)
+        for axis, (task, task_methods) in zip(axes[0], methods.items()):
+            for method in task_methods:
+                points = sorted((r["tokens"], r[field]) for r in rows if _ran(r, task, method))
+                if points:
+                    axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=method)
+            axis.set_xscale("log", base=2)
+            axis.set_title(task)
+            axis.set_xlabel("document tokens")
+            axis.set_ylabel(label)
+            axis.grid(alpha=0.3)
+            axis.legend(fontsize=8)
+        figure.tight_layout()
+        figure.savefig(plots / name, dpi=100)
+        plt.close(figure)
+        names.append(name)
+    return names
+
+
+# -- shared --------------------------------------------------------------------------------------
+
+
+def _reasons(reasons: dict[str, dict[str, list[int]]]) -> list[str]:
+    lines = [f"- {key}, {', '.join(tokens_label(n) for n in sorted(lengths))}: {why}"
+             for key, by_reason in reasons.items() for why, lengths in by_reason.items()]
+    return lines or ["- Everything planned ran."]
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
