@@ -12,7 +12,10 @@ from pathlib import Path
 from bench.harness import Row, load_results, ratio, tokens_label
 from bench.quality import FULL as FULL_SIZES
 
-FOUND, MISSED, NOT_RUN = 2, 1, 0
+# Cell states of a heat map; GIVEN = missed although retrieval handed the model the needle's passage.
+FOUND, GIVEN, MISSED, NOT_RUN = 3, 2, 1, 0
+LABELS = {FOUND: "found", GIVEN: "passage given,\nnot answered", MISSED: "missed", NOT_RUN: "not run"}
+COLOURS = ["#c8c8c8", "#d9534f", "#f0ad4e", "#5cb85c"]  # by state value: grey, red, orange, green
 RECALL_BASELINE = "full attention"
 REGENERATE = "python -m bench report {out}"
 
@@ -21,14 +24,15 @@ REGENERATE = "python -m bench report {out}"
 
 
 def recall_grid(rows: list[Row], method: str) -> tuple[list[int], list[float], list[list[int]]]:
-    """Lengths (columns), depths (rows) and a depth x length grid of FOUND / MISSED / NOT_RUN for `method`."""
+    """Lengths (columns), depths (rows) and a depth x length grid of cell states for `method`."""
     mine = [row for row in rows if row["method"] == method]
     lengths = sorted({row["tokens"] for row in rows})
     depths = sorted({row["depth"] for row in rows})
     grid = [[NOT_RUN] * len(lengths) for _ in depths]
     for row in mine:
         if "not_run" not in row:
-            grid[depths.index(row["depth"])][lengths.index(row["tokens"])] = FOUND if row["found"] else MISSED
+            state = FOUND if row["found"] else GIVEN if row.get("retrieved") else MISSED
+            grid[depths.index(row["depth"])][lengths.index(row["tokens"])] = state
     return lengths, depths, grid
 
 
@@ -136,8 +140,12 @@ def _recall_section(recall: Row, plots: Path) -> list[str]:
         ran = [r for r in rows if r["method"] == method and "not_run" not in r]
         if ran:
             longest = max(r["tokens"] for r in ran)
+            retrieved = [r for r in ran if "retrieved" in r]
             lines.append(f"- {method}: found the needle in {sum(r['found'] for r in ran)} of {len(ran)} cells run "
-                         f"({_percent(rate)}), up to {tokens_label(longest)} tokens.")
+                         f"({_percent(rate)}), up to {tokens_label(longest)} tokens."
+                         + (f" The search put the needle's passage before the model in {sum(r['retrieved'] for r in retrieved)} "
+                            f"of {len(retrieved)}: a miss there with the passage given is the model's, not the search's."
+                            if retrieved else ""))
     lines += ["", "**Not run, and why.**", "", *_reasons(not_run_reasons(rows, "method")), ""]
     return lines
 
@@ -162,10 +170,14 @@ def _plot_heatmap(rows: list[Row], method: str, plots: Path) -> str | None:
         return None
     lengths, depths, grid = recall_grid(rows, method)
     figure, axes = plt.subplots(figsize=(1.1 * len(lengths) + 2.2, 0.5 * len(depths) + 1.6))
-    axes.imshow(grid, cmap=ListedColormap(["#c8c8c8", "#d9534f", "#5cb85c"]), vmin=0, vmax=2, aspect="auto")
+    axes.imshow(grid, cmap=ListedColormap(COLOURS), vmin=0, vmax=len(COLOURS) - 1, aspect="auto")
     for y, line in enumerate(grid):
         for x, cell in enumerate(line):
-            axes.text(x, y, {FOUND: "found", MISSED: "missed", NOT_RUN: "not run"}[cell], ha="center", va="center", fontsize=8)
+            axes.text(x, y, LABELS[cell], ha="center", va="center", fontsize=7)
+    axes.set_xticks([x - 0.5 for x in range(1, len(lengths))], minor=True)
+    axes.set_yticks([y - 0.5 for y in range(1, len(depths))], minor=True)
+    axes.grid(which="minor", color="white", linewidth=2)
+    axes.tick_params(which="minor", length=0)
     axes.set_xticks(range(len(lengths)), [tokens_label(n) for n in lengths])
     axes.set_yticks(range(len(depths)), [f"{d:.0%}" for d in depths])
     axes.set_xlabel("haystack length (model tokens)")
@@ -216,17 +228,21 @@ def _speed_section(speed: Row, plots: Path) -> list[str]:
         "## Speed and peak memory",
         "",
         f"Model `{speed['model']}`. Seconds = the task from a loaded model to its output (fresh result cache and "
-        "index, fresh process per case); peak = the process's peak RSS during the task, model weights included. "
-        "Ratios divide by the baseline named in the column at the same size.",
+        "index, fresh process per case). Peak = the process's peak RSS during the task, model weights included; "
+        "task MB = that peak minus the RSS with the model loaded, the memory the task itself needed (what grows "
+        "with the document), and the memory ratio is of task MB. Ratios divide by the baseline named in the "
+        "column, measured at the same size.",
         "",
     ]
     images = _plot_speed(rows, speed["methods"], plots)
     for task, methods in speed["methods"].items():
+        if not any(r["task"] == task and "not_run" not in r for r in rows):
+            continue
         baselines = [b for b in speed["baselines"][task] if any(_ran(r, task, b) for r in rows)]
         lines += [f"### {task}", "",
-                  "| tokens | method | seconds | " + " | ".join(f"time / {b}" for b in baselines)
-                  + " | peak MB | " + (f"peak / {baselines[0]} |" if baselines else "") + " note |",
-                  "|---|---|---|" + "---|" * len(baselines) + "---|" + ("---|" if baselines else "") + "---|"]
+                  "| tokens | method | seconds | " + "".join(f"time / {b} | " for b in baselines)
+                  + "peak MB | task MB | " + (f"task MB / {baselines[0]} | " if baselines else "") + "note |",
+                  "|---|---|---|" + "---|" * len(baselines) + "---|---|" + ("---|" if baselines else "") + "---|"]
         for tokens in sorted({r["tokens"] for r in rows if r["task"] == task}):
             same = {r["method"]: r for r in rows if r["task"] == task and r["tokens"] == tokens}
             for method in methods:
@@ -235,10 +251,10 @@ def _speed_section(speed: Row, plots: Path) -> list[str]:
                     continue
                 base_rows = [same.get(b) if same.get(b) and "not_run" not in same[b] else None for b in baselines]
                 times = [ratio(row["seconds"], b["seconds"]) if b else "-" for b in base_rows]
-                memory = [ratio(row["peak_mb"], base_rows[0]["peak_mb"]) if base_rows and base_rows[0] else "-"] if baselines else []
+                memory = [ratio(row["extra_mb"], base_rows[0]["extra_mb"]) if base_rows[0] else "-"] if baselines else []
                 note = ("found the needle" if row.get("found") else "missed the needle") if "found" in row else ""
-                lines.append(f"| {tokens_label(tokens)} | {method} | {row['seconds']:.1f} | " + " | ".join(times)
-                             + f" | {row['peak_mb']:.0f} | " + "".join(f"{m} | " for m in memory) + f"{note} |")
+                lines.append(f"| {tokens_label(tokens)} | {method} | {row['seconds']:.1f} | " + "".join(f"{t} | " for t in times)
+                             + f"{row['peak_mb']:.0f} | {row['extra_mb']:.0f} | " + "".join(f"{m} | " for m in memory) + f"{note} |")
         lines += [""]
     lines += [f"![{name}](plots/{name})" for name in images] or ["(plots need matplotlib)"]
     lines += ["", "**What it shows.**", "", *_speed_summary(rows, speed), "",
@@ -259,9 +275,10 @@ def _speed_summary(rows: list[Row], speed: Row) -> list[str]:
         if not pairs:
             continue
         a, b = max(pairs, key=lambda pair: pair[0]["tokens"])
-        lines.append(f"- {task}, {tokens_label(a['tokens'])} tokens: {ours} {a['seconds']:.1f} s and {a['peak_mb']:.0f} MB "
-                     f"peak vs {base} {b['seconds']:.1f} s and {b['peak_mb']:.0f} MB: time {ratio(a['seconds'], b['seconds'])}, "
-                     f"memory {ratio(a['peak_mb'], b['peak_mb'])}.")
+        lines.append(f"- {task}, {tokens_label(a['tokens'])} tokens: {ours} {a['seconds']:.1f} s and {a['extra_mb']:.0f} MB "
+                     f"for the task ({a['peak_mb']:.0f} MB peak) vs {base} {b['seconds']:.1f} s and {b['extra_mb']:.0f} MB "
+                     f"({b['peak_mb']:.0f} MB): time {ratio(a['seconds'], b['seconds'])}, task memory "
+                     f"{ratio(a['extra_mb'], b['extra_mb'])}.")
     return lines
 
 
@@ -275,7 +292,7 @@ def _plot_speed(rows: list[Row], methods: dict[str, list[str]], plots: Path) -> 
         return []
     names = []
     for field, label, name in (("seconds", "seconds (task, model loaded)", "speed_time.png"),
-                               ("peak_mb", "peak RSS, MB (model included)", "speed_memory.png")):
+                               ("extra_mb", "task MB (peak RSS over the loaded model)", "speed_memory.png")):
         figure, axes = plt.subplots(1, len(methods), figsize=(5 * len(methods), 4), squeeze=False)
         for axis, (task, task_methods) in zip(axes[0], methods.items()):
             for method in task_methods:
@@ -287,7 +304,8 @@ def _plot_speed(rows: list[Row], methods: dict[str, list[str]], plots: Path) -> 
             axis.set_xlabel("document tokens")
             axis.set_ylabel(label)
             axis.grid(alpha=0.3)
-            axis.legend(fontsize=8)
+            if axis.get_legend_handles_labels()[0]:
+                axis.legend(fontsize=8)
         figure.tight_layout()
         figure.savefig(plots / name, dpi=100)
         plt.close(figure)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.harness import ratio, save_results, tokens_label
-from bench.report import FOUND, MISSED, NOT_RUN, recall_grid, write_report
+from bench.report import FOUND, GIVEN, MISSED, NOT_RUN, recall_grid, write_report
 
 MACHINE = {"cores": 2, "cpu": "Test CPU", "ram_gb": 24.0, "gpu": None, "device": "cpu", "dtype": "bfloat16",
            "torch": "2.13.0", "python": "3.11", "load_average": 1.5}
@@ -38,8 +38,8 @@ def _write_results(out: Path) -> None:
         {"model": "qwen2.5-0.5b", "task": "ask (QuALITY)", "metric": "4-way accuracy", "value": 0.5, "n": 2,
          "seconds": 30.0, "baseline": "chance", "baseline_value": 0.25}]})
     speed_rows = [
-        {"task": "summarize", "method": "longdoc", "tokens": 1024, "seconds": 30.0, "peak_mb": 1500.0},
-        {"task": "summarize", "method": "full attention", "tokens": 1024, "seconds": 60.0, "peak_mb": 3000.0},
+        {"task": "summarize", "method": "longdoc", "tokens": 1024, "seconds": 30.0, "peak_mb": 1500.0, "extra_mb": 100.0},
+        {"task": "summarize", "method": "full attention", "tokens": 1024, "seconds": 60.0, "peak_mb": 3000.0, "extra_mb": 400.0},
         {"task": "summarize", "method": "llama.cpp", "tokens": 1024, "not_run": "llama-cpp-python is not installed"},
     ]
     save_results(out, "speed", {**_header("speed"), "model": "qwen2.5-0.5b", "rows": speed_rows,
@@ -54,11 +54,16 @@ def test_recall_grid_marks_found_missed_and_not_run() -> None:
     assert grid == [[MISSED, MISSED, NOT_RUN], [FOUND, FOUND, NOT_RUN]]
 
 
+def test_recall_grid_tells_a_model_miss_from_a_search_miss() -> None:
+    rows = [{"method": "retrieval", "tokens": 4096, "depth": d, "found": False, "retrieved": d < 0.5} for d in (0.1, 0.9)]
+    assert recall_grid(rows, "retrieval")[2] == [[GIVEN], [MISSED]]
+
+
 def test_report_shows_ratios_against_the_baseline_and_what_was_not_run(tmp_path: Path) -> None:
     _write_results(tmp_path)
     text = write_report(tmp_path).read_text()
     assert "| 2 | Test CPU | 24.0 GB | none | cpu, bfloat16 |" in text
-    assert "| 1K | longdoc | 30.0 | 0.50x | 1500 | 0.50x |" in text  # half the time and memory of full attention
+    assert "| 1K | longdoc | 30.0 | 0.50x | 1500 | 100 | 0.25x |" in text  # half the time, a quarter of the memory
     assert "time / llama.cpp" not in text  # a baseline that did not run gets no column
     assert "llama-cpp-python is not installed" in text
     assert "| 0.500 | chance | 0.250 | 2.00x |" in text
