@@ -203,10 +203,21 @@ def run_header(suite: str, args: Any) -> Row:
     return {
         "suite": suite,
         "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python -m bench " + " ".join(sys.argv[1:]),
+        "command": "python -m bench " + " ".join(_without_notes(sys.argv[1:])),
         "quick": bool(getattr(args, "quick", False)),
         "machine": describe_machine(),
     }
+
+
+def _without_notes(argv: list[str]) -> list[str]:
+    """The command line less its --note texts, which the report prints as notes anyway."""
+    kept: list[str] = []
+    for arg in argv:
+        if kept and kept[-1] == "--note":
+            kept[-1] = "--note ..."
+        elif not arg.startswith("--note="):
+            kept.append(arg)
+    return kept
 
 
 def log(message: str) -> None:

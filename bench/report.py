@@ -105,6 +105,7 @@ def _header(results: dict[str, Row], out: Path) -> list[str]:
 def _recall_section(recall: Row, plots: Path) -> list[str]:
     rows, methods = recall["rows"], recall["methods"]
     lengths = sorted({row["tokens"] for row in rows})
+    base = RECALL_BASELINE
     lines = [
         "## Long-context recall (needle in a haystack)",
         "",
@@ -112,51 +113,59 @@ def _recall_section(recall: Row, plots: Path) -> list[str]:
         f"\"{recall['needle']}\" at depths {', '.join(f'{d:.0%}' for d in recall['depths'])}; question: "
         f"\"{recall['question']}\". Found = the answer contains the combination. Each cell: found / run.",
         "",
-        "| method | " + " | ".join(tokens_label(n) for n in lengths) + " | found | vs full attention | s a cell |",
-        "|---|" + "---|" * (len(lengths) + 3),
+        "| method | " + " | ".join(tokens_label(n) for n in lengths)
+        + f" | found | s a cell | on the cells {base} ran: found | s a cell | found / {base} | s / {base} |",
+        "|---|" + "---|" * (len(lengths) + 6),
     ]
-    baseline = _recall_rate(rows, RECALL_BASELINE)
-    base_seconds = _mean([r["seconds"] for r in rows if r["method"] == RECALL_BASELINE and "not_run" not in r])
+    base_cells = _cells(rows, base)
     for method, label in methods.items():
-        mine = [r for r in rows if r["method"] == method]
-        cells = []
+        cells = _cells(rows, method)
+        counts = []
         for n in lengths:
-            ran = [r for r in mine if r["tokens"] == n and "not_run" not in r]
-            cells.append(f"{sum(r['found'] for r in ran)}/{len(ran)}" if ran else "not run")
-        rate = _recall_rate(rows, method)
-        seconds = _mean([r["seconds"] for r in mine if "not_run" not in r])
-        shared = _recall_rate(rows, method, common_with=RECALL_BASELINE)
-        versus = f"{ratio(shared, _recall_rate(rows, RECALL_BASELINE, common_with=method))} on shared cells" if shared is not None else "-"
-        lines.append(f"| {method} ({label}) | " + " | ".join(cells) +
-                     f" | {_percent(rate)} | {versus} | {_seconds(seconds)} |")
-    lines += ["", f"Time a cell is read + answer (retrieval: + indexing), mean over the cells run; full attention's: "
-              f"{_seconds(base_seconds)}.", ""]
+            ran = [row for (tokens, _), row in cells.items() if tokens == n]
+            counts.append(f"{sum(r['found'] for r in ran)}/{len(ran)}" if ran else "not run")
+        shared = [cell for cell in cells if cell in base_cells]
+        rate, seconds = _found_and_seconds([cells[c] for c in shared])
+        base_rate, base_seconds = _found_and_seconds([base_cells[c] for c in shared])
+        lines.append(f"| {method} ({label}) | " + " | ".join(counts)
+                     + " | {} | {} | ".format(*_fmt(*_found_and_seconds(list(cells.values()))))
+                     + "{} | {} | ".format(*_fmt(rate, seconds))
+                     + f"{ratio(rate, base_rate)} | {ratio(seconds, base_seconds)} |")
+    lines += ["", "Seconds a cell: reading the prompt and answering (retrieval: indexing, search and answering), "
+              f"mean over the cells. The last four columns compare like with like: only the (length, depth) cells "
+              f"{base} also ran.", ""]
     for method in methods:
         image = _plot_heatmap(rows, method, plots)
         lines += [f"![{method}](plots/{image})" if image else f"(heat map of {method}: needs matplotlib)"]
     lines += ["", "**What it shows.**", ""]
     for method in methods:
-        rate = _recall_rate(rows, method)
-        ran = [r for r in rows if r["method"] == method and "not_run" not in r]
+        ran = list(_cells(rows, method).values())
         if ran:
             longest = max(r["tokens"] for r in ran)
             retrieved = [r for r in ran if "retrieved" in r]
-            lines.append(f"- {method}: found the needle in {sum(r['found'] for r in ran)} of {len(ran)} cells run "
-                         f"({_percent(rate)}), up to {tokens_label(longest)} tokens."
+            lines.append(f"- {method}: found the needle in {sum(r['found'] for r in ran)} of {len(ran)} cells run, "
+                         f"up to {tokens_label(longest)} tokens."
                          + (f" The search put the needle's passage before the model in {sum(r['retrieved'] for r in retrieved)} "
-                            f"of {len(retrieved)}: a miss there with the passage given is the model's, not the search's."
+                            f"of {len(retrieved)}: a miss with the passage given is the model's, not the search's."
                             if retrieved else ""))
     lines += ["", "**Not run, and why.**", "", *_reasons(not_run_reasons(rows, "method")), ""]
     return lines
 
 
-def _recall_rate(rows: list[Row], method: str, common_with: str | None = None) -> float | None:
-    """Share of `method`'s cells (optionally only those `common_with` also ran) that found the needle."""
-    ran = {(r["tokens"], r["depth"]): r["found"] for r in rows if r["method"] == method and "not_run" not in r}
-    if common_with is not None:
-        other = {(r["tokens"], r["depth"]) for r in rows if r["method"] == common_with and "not_run" not in r}
-        ran = {cell: found for cell, found in ran.items() if cell in other}
-    return sum(ran.values()) / len(ran) if ran else None
+def _cells(rows: list[Row], method: str) -> dict[tuple[int, float], Row]:
+    """The cells `method` ran, by (length, depth)."""
+    return {(r["tokens"], r["depth"]): r for r in rows if r["method"] == method and "not_run" not in r}
+
+
+def _found_and_seconds(cells: list[Row]) -> tuple[float | None, float | None]:
+    """Share of `cells` that found the needle, and their mean seconds."""
+    if not cells:
+        return None, None
+    return sum(c["found"] for c in cells) / len(cells), _mean([c["seconds"] for c in cells])
+
+
+def _fmt(rate: float | None, seconds: float | None) -> tuple[str, str]:
+    return _percent(rate), _seconds(seconds)
 
 
 def _plot_heatmap(rows: list[Row], method: str, plots: Path) -> str | None:
@@ -202,12 +211,13 @@ def _quality_section(quality: Row) -> list[str]:
         "Each metric beside a baseline measured in the same run; small samples, so one answer more or less "
         "right moves accuracy by 1/n.",
         "",
-        "| model | task | metric | n | longdoc | baseline | baseline value | longdoc / baseline | seconds |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | task | metric | n | longdoc | baseline | baseline value | longdoc / baseline | seconds | baseline seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(f"| {r['model']} | {r['task']} | {r['metric']} | {r['n']} | {r['value']:.3f} | {r['baseline']} | "
-                     f"{r['baseline_value']:.3f} | {ratio(r['value'], r['baseline_value'])} | {r['seconds']} |")
+                     f"{r['baseline_value']:.3f} | {ratio(r['value'], r['baseline_value'])} | {r['seconds']} | "
+                     f"{r.get('baseline_seconds', '-')} |")
     better = [r for r in rows if r["value"] > r["baseline_value"]]
     lines += ["", "**What it shows.**", "",
               f"- longdoc beat its baseline on {len(better)} of {len(rows)} metrics: "
@@ -231,7 +241,9 @@ def _speed_section(speed: Row, plots: Path) -> list[str]:
         "index, fresh process per case). Peak = the process's peak RSS during the task, model weights included; "
         "task MB = that peak minus the RSS with the model loaded, the memory the task itself needed (what grows "
         "with the document), and the memory ratio is of task MB. Ratios divide by the baseline named in the "
-        "column, measured at the same size.",
+        f"column, measured at the same size. Summaries: {speed.get('summary_words', '?')} words asked of every "
+        f"method; answers: at most {speed.get('answer_tokens', '?')} tokens for the baselines. Documents: the "
+        "essays (summarize; ask, with the recall needle at half depth), CMRC 2018 Chinese articles (translate zh->en).",
         "",
     ]
     images = _plot_speed(rows, speed["methods"], plots)

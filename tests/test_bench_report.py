@@ -66,9 +66,9 @@ def test_report_shows_ratios_against_the_baseline_and_what_was_not_run(tmp_path:
     assert "| 1K | longdoc | 30.0 | 0.50x | 1500 | 100 | 0.25x |" in text  # half the time, a quarter of the memory
     assert "time / llama.cpp" not in text  # a baseline that did not run gets no column
     assert "llama-cpp-python is not installed" in text
-    assert "| 0.500 | chance | 0.250 | 2.00x |" in text
+    assert "| 0.500 | chance | 0.250 | 2.00x | 30.0 | - |" in text
     # Recall: 2 of 4 cells vs full attention's 4 of 4; the 1M cells are not run, not missed.
-    assert "| engine window (window) | 1/2 | 1/2 | not run | 50% | 0.50x on shared cells |" in text
+    assert "| engine window (window) | 1/2 | 1/2 | not run | 50% | 8.0 | 50% | 8.0 | 0.50x | 0.80x |" in text
     assert "1M: outside the --quick sizes" in text
     assert "python -m bench report" in text
 
@@ -90,3 +90,9 @@ def test_ratio(value: float, baseline: float | None, expected: str) -> None:
 @pytest.mark.parametrize(("tokens", "label"), [(8192, "8K"), (1048576, "1M"), (1000, "1000"), (131072, "128K")])
 def test_tokens_label(tokens: int, label: str) -> None:
     assert tokens_label(tokens) == label
+
+
+def test_the_command_shown_leaves_out_note_texts() -> None:
+    from bench.harness import _without_notes
+
+    assert _without_notes(["all", "--note", "no GPU lent", "--out", "bench"]) == ["all", "--note ...", "--out", "bench"]
