@@ -312,6 +312,10 @@ def _plot_speed(rows: list[Row], methods: dict[str, list[str]], plots: Path) -> 
                 if points:
                     axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=method)
             axis.set_xscale("log", base=2)
+            sizes = sorted({r["tokens"] for r in rows if r["task"] == task and "not_run" not in r})
+            axis.set_xticks(sizes, [tokens_label(n) for n in sizes])
+            axis.minorticks_off()
+            axis.set_ylim(bottom=0)
             axis.set_title(task)
             axis.set_xlabel("document tokens")
             axis.set_ylabel(label)
