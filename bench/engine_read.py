@@ -2,6 +2,7 @@
 
     python bench/engine_read.py --essays DIR [--model qwen2.5-0.5b] [--lengths 4096,16384,65536,262144]
                                 [--full-timeout 300] [--quick] [--json-out PATH]
+    python bench/engine_read.py --essays DIR --case engine:262144 --marks 16384   # one read's memory curve
 
 Each case runs in a fresh process so peak memory (VmHWM, reset after the model is loaded) belongs
 to that case alone. "full" is one plain forward pass of the whole input through the model's
@@ -29,8 +30,11 @@ def _rss_mb(field: str) -> float:
     return float("nan")
 
 
-def run_case(method: str, length: int, model_spec: str, essays: Path) -> dict[str, object]:
-    """Read `length` tokens with `method` in this process; return timings and memory."""
+def run_case(method: str, length: int, model_spec: str, essays: Path, marks: int = 0) -> dict[str, object]:
+    """Read `length` tokens with `method` in this process; return timings and memory.
+
+    With `marks`, the engine also records the peak so far every `marks` tokens (printed to stderr
+    as it goes), so one long read shows how peak memory develops with input length."""
     import torch
 
     from longdoc.engine.loading import load_model
@@ -48,10 +52,22 @@ def run_case(method: str, length: int, model_spec: str, essays: Path) -> dict[st
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak to the memory after loading
     loaded = _rss_mb("VmRSS")
     started = time.perf_counter()
+    curve: list[dict[str, float]] = []
+    done = 0
+
+    def mark(count: int) -> None:
+        nonlocal done
+        done += count
+        if marks and done % marks == 0:
+            seconds = time.perf_counter() - started
+            curve.append({"tokens": done, "peak_over_loaded_mb": round(_rss_mb("VmHWM") - loaded, 1),
+                          "tokens_per_s": round(done / seconds, 1)})
+            print(json.dumps(curve[-1]), file=sys.stderr, flush=True)
+
     with torch.inference_mode():
         if method == "engine":
             reader = local.reader.__class__(local.model, SegmentCacheConfig())
-            logits = reader.read(reader.new_cache(), input_ids)
+            logits = reader.read(reader.new_cache(), input_ids, on_segment=mark)
         else:
             decoder = local.model.get_decoder()
             hidden = decoder(input_ids=input_ids, use_cache=True).last_hidden_state[:, -1]
@@ -61,7 +77,7 @@ def run_case(method: str, length: int, model_spec: str, essays: Path) -> dict[st
         "method": method, "tokens": length, "seconds": round(seconds, 2),
         "tokens_per_s": round(length / seconds, 1), "peak_mb": round(_rss_mb("VmHWM"), 1),
         "peak_over_loaded_mb": round(_rss_mb("VmHWM") - loaded, 1), "next_token": int(logits.argmax()),
-        "dtype": str(local.model.dtype),
+        "dtype": str(local.model.dtype), **({"curve": curve} if curve else {}),
     }
 
 
@@ -85,11 +101,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="4K and 16K only")
     parser.add_argument("--full-timeout", type=float, default=300.0)
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--marks", type=int, default=0, help="with --case engine:N, record the peak every this many tokens")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
         method, length = args.case.split(":")
-        print(json.dumps(run_case(method, int(length), args.model, args.essays)))
+        print(json.dumps(run_case(method, int(length), args.model, args.essays, args.marks)))
         return
     lengths = [4096, 16384] if args.quick else [int(n) for n in args.lengths.split(",")]
     print(f"machine: {os.cpu_count()} CPU cores, no GPU; model {args.model}; load {os.getloadavg()[0]:.2f}", flush=True)
