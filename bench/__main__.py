@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         suite.add_argument("--note", action="append", default=[], help="a line for the report's header (repeatable)")
     report = commands.add_parser("report", help="(re)write DIR/REPORT.md and DIR/plots/ from DIR/results/*.json")
     report.add_argument("out", type=Path)
+    report.add_argument("--note", action="append", default=[], help="add a line to the report's header notes")
     case = commands.add_parser("case")  # internal: one case in this fresh process, its JSON on stdout's last line
     case.add_argument("case")
     return parser
@@ -45,7 +46,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     from bench import report
 
-    if args.command != "report":
+    if args.command == "report":
+        _add_notes(args)
+    else:
         args.models = (args.models or (QUICK_MODELS if args.quick else FULL_MODELS)).split(",")
         _save_notes(args)
         for name in SUITES if args.command == "all" else (args.command,):
@@ -62,6 +65,14 @@ def _save_notes(args: argparse.Namespace) -> None:
     existing = load_results(args.out).get("notes", {}).get("lines", [])
     if args.note or not existing:
         save_results(args.out, "notes", {"suite": "notes", "lines": args.note})
+
+
+def _add_notes(args: argparse.Namespace) -> None:
+    from bench.harness import load_results, save_results
+
+    if args.note:
+        existing = load_results(args.out).get("notes", {}).get("lines", [])
+        save_results(args.out, "notes", {"suite": "notes", "lines": existing + [n for n in args.note if n not in existing]})
 
 
 if __name__ == "__main__":
