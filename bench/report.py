@@ -243,7 +243,9 @@ def _speed_section(speed: Row, plots: Path) -> list[str]:
         "with the document), and the memory ratio is of task MB. Ratios divide by the baseline named in the "
         f"column, measured at the same size. Summaries: {speed.get('summary_words', '?')} words asked of every "
         f"method; answers: at most {speed.get('answer_tokens', '?')} tokens for the baselines. Documents: the "
-        "essays (summarize; ask, with the recall needle at half depth), CMRC 2018 Chinese articles (translate zh->en).",
+        "essays (summarize; ask, with the recall needle at half depth), CMRC 2018 Chinese articles (translate zh->en). "
+        "Sizes planned: " + "; ".join(f"{task} {', '.join(tokens_label(n) for n in sizes)}"
+                                      for task, sizes in speed.get("sizes", {}).items()) + " tokens.",
         "",
     ]
     images = _plot_speed(rows, speed["methods"], plots)
