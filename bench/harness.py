@@ -104,13 +104,17 @@ def run_in_fresh_process(case: Row, timeout: float | None) -> Row | list[Row]:
     """Run `python -m bench case JSON` and return what it printed last (a row or a list of rows).
 
     A fresh process per case keeps peak memory per case and lets a case that runs out of time or
-    memory fail alone; such a case comes back as {"error": why}.
+    memory fail alone; such a case comes back as {"error": why, "partial": [rows it printed, one JSON
+    object a line, before it was stopped]}.
     """
     command = [sys.executable, "-m", "bench", "case", json.dumps(case)]
     try:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return {**case, "error": f"did not finish in {timeout:.0f} s"}
+    except subprocess.TimeoutExpired as stopped:
+        output = stopped.stdout or b""  # always bytes here, whatever text=True says
+        printed = (output.decode(errors="replace") if isinstance(output, bytes) else output).splitlines()
+        partial = [json.loads(line) for line in printed if line.startswith("{") and line.endswith("}")]
+        return {**case, "error": f"did not finish in {timeout:.0f} s", "partial": partial}
     if done.returncode != 0:
         if done.returncode < 0:
             return {**case, "error": f"killed by signal {-done.returncode} (out of memory?)"}

@@ -21,6 +21,7 @@ the reason, never as misses.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import tempfile
 from pathlib import Path
@@ -84,6 +85,7 @@ def run_case(case: Row) -> list[Row]:
         if retrieved is not None:
             row["retrieved"] = retrieved
         rows.append(row)
+        print(json.dumps(row), flush=True)  # kept by the parent even if a later depth runs out of time
         log(f"recall {method} {case['tokens']} depth {depth}: {row['found']} in {row['seconds']} s: {answer[:60]!r}")
     return rows
 
@@ -120,8 +122,6 @@ def ask_by_retrieval(local, text: str) -> tuple[str, int, bool]:  # type: ignore
 
 def trained_context_of(spec: str) -> int:
     """The model's trained positions, from its converted config (no weights loaded)."""
-    import json
-
     from longdoc.engine.loading import resolve_model
     from longdoc.memory.store import default_home
 
@@ -147,9 +147,11 @@ def run(args: argparse.Namespace) -> Row:
         job = {"suite": "recall", "method": method, "tokens": tokens, "depths": list(depths),
                "model": model, "device": args.device, "essays": str(essays)}
         result = run_in_fresh_process(job, args.case_timeout)
-        if isinstance(result, dict):  # the process failed: every depth of this length, and longer ones
-            why = result["error"]
-            payload["rows"] += [{"method": method, "tokens": tokens, "depth": d, "not_run": why} for d in depths]
+        if isinstance(result, dict):  # the process failed: the depths it had not finished, and longer lengths
+            why, finished = result["error"], result.get("partial", [])
+            done = {row["depth"] for row in finished}
+            payload["rows"] += finished + [{"method": method, "tokens": tokens, "depth": d, "not_run": why}
+                                           for d in depths if d not in done]
             stopped[method] = f"a shorter length ({tokens:,} tokens) already {why}"
         else:
             payload["rows"] += result
