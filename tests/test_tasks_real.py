@@ -34,7 +34,7 @@ def real_model(tmp_path_factory: pytest.TempPathFactory) -> LocalModel:
 
 @pytest.fixture
 def fast(real_model: LocalModel, monkeypatch: pytest.MonkeyPatch) -> LocalModel:
-    monkeypatch.setattr(cli, "_model", lambda spec, fast, device: real_model)
+    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: real_model)
     return real_model
 
 
