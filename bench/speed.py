@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 from pathlib import Path
 
@@ -40,8 +39,6 @@ BASELINES = {
 FULL_SIZES = {"summarize": (1024, 4096, 16384, 32768), "ask": (1024, 4096, 16384, 32768), "translate": (1024, 4096)}
 # --quick: a 2-core CPU decodes ~1-5 tokens/s here (fp32, shared), and a translation writes as many tokens as it reads.
 QUICK_SIZES = {"summarize": (512, 1024), "ask": (1024, 4096), "translate": (16, 32)}
-# What the committed CPU report could afford while another benchmark shared the 2 cores.
-SHARED_CPU_SIZES = {"summarize": (512,), "ask": (1024,), "translate": (16,)}
 # Summary length asked of longdoc and the baselines alike: shorter than longdoc's default (250) because
 # writing the final summary dominates a small document's time on a CPU, and the point is how time grows.
 SUMMARY_WORDS = 120
@@ -147,6 +144,17 @@ def _skip_reason(task: str, method: str, tokens: int, trained_context: int, llam
     return None
 
 
+def task_sizes(value: str) -> tuple[str, tuple[int, ...]]:
+    """`--sizes ask=1024,4096` -> ("ask", (1024, 4096)); an argparse type, so bad values get its one-line error."""
+    task, _, numbers = value.partition("=")
+    if task not in METHODS or not numbers:
+        raise argparse.ArgumentTypeError(f"expected TASK=N[,N...] with TASK one of {', '.join(METHODS)}")
+    try:
+        return task, tuple(int(n) for n in numbers.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("sizes are whole numbers of tokens") from None
+
+
 def run(args: argparse.Namespace) -> Row:
     """The whole suite; writes results/speed.json after every case."""
     from bench.baselines import llama_cpp_missing
@@ -154,7 +162,7 @@ def run(args: argparse.Namespace) -> Row:
 
     model = args.models[0]
     essays = essays_dir(args.essays)
-    sizes = (SHARED_CPU_SIZES if os.environ.get("LONGDOC_BENCH_SHARED_CPU") else QUICK_SIZES) if args.quick else FULL_SIZES
+    sizes = {**(QUICK_SIZES if args.quick else FULL_SIZES), **dict(getattr(args, "sizes", None) or ())}
     trained, llama_missing = trained_context_of(model), llama_cpp_missing()
     payload = {**run_header("speed", args), "model": model, "methods": METHODS, "baselines": BASELINES,
                "sizes": sizes, "summary_words": SUMMARY_WORDS,

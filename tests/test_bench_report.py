@@ -96,3 +96,15 @@ def test_the_command_shown_leaves_out_note_texts() -> None:
     from bench.harness import _without_notes
 
     assert _without_notes(["all", "--note", "no GPU lent", "--out", "bench"]) == ["all", "--note ...", "--out", "bench"]
+
+
+def test_sizes_flag_replaces_one_tasks_sizes_and_rejects_bad_values(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.__main__ import _parser
+
+    args = _parser().parse_args(["speed", "--out", "X", "--quick", "--sizes", "ask=1024,4096", "--sizes", "translate=16"])
+    assert dict(args.sizes) == {"ask": (1024, 4096), "translate": (16,)}
+    for bad in ("summarise=512", "ask=1k", "ask="):
+        with pytest.raises(SystemExit) as stop:
+            _parser().parse_args(["speed", "--out", "X", "--sizes", bad])
+        assert stop.value.code == 2
+    assert "argument --sizes" in capsys.readouterr().err
