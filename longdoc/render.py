@@ -129,6 +129,7 @@ def answer(document: Document, result: Answer, as_json: bool) -> None:
                 "supported": result.supported,
                 "model": result.model,
                 "citations": result.cited,
+                "citations_matched": result.matched,
                 "sources": [{**asdict(s), "location": s.location(document.kind), "cited": s.number in result.cited}
                             for s in result.sources],
                 "timings": {name: round(seconds, 3) for name, seconds in result.timings.items()},
@@ -143,7 +144,10 @@ def answer(document: Document, result: Answer, as_json: bool) -> None:
     if not shown:
         return
     emit()
-    emit("Sources:" if result.cited else "Closest passages (not cited):")
+    if result.matched:
+        emit("Sources (matched to the answer's words; the model cited none):")
+    else:
+        emit("Sources:" if result.cited else "Closest passages (not cited):")
     from longdoc.tasks.ask import excerpt
 
     for source in shown:

@@ -229,6 +229,19 @@ def test_ask_answers_with_sources_and_pages(tmp_path: Path, embedder: FakeEmbedd
     assert payload["sources"][0]["cited"] and "retrieve" in payload["timings"]
 
 
+def test_ask_shows_when_the_citation_was_matched_not_written(tmp_path: Path, embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "ledger.txt"
+    path.write_text(LEDGER)
+    fake = fake_model(context_window=800, reply=lambda prompt: "Behind the chart cabinet in the north office.")
+    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: fake)
+    assert cli.run(["ask", str(path), "Where does the brass key to the lamp room hang?"]) == 0
+    out = capsys.readouterr().out
+    assert "\n\nSources (matched to the answer's words; the model cited none):\n[1] " in out and "brass key" in out
+    assert cli.run(["ask", str(path), "Where does the brass key hang?", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["citations"] == [1] and payload["citations_matched"]
+
+
 def test_ask_says_when_the_document_has_no_answer(tmp_path: Path, embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "ledger.txt"
     path.write_text(LEDGER)

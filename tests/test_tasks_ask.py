@@ -173,6 +173,24 @@ def test_an_uncited_second_look_does_not_overturn_the_refusal(fake_model, tmp_pa
     assert not answer.supported and answer.text == "" and len(model.prompts) == 2
 
 
+def test_an_uncited_answer_is_cited_to_the_passage_that_holds_its_words(fake_model, tmp_path: Path) -> None:
+    document = _manual()
+    reply = "The brass key hangs behind the chart cabinet in the north office."  # right, but no [n]
+    model = fake_model(context_window=600, reply=lambda p: NOT_FOUND_MARKER if _strict(p) else reply)
+    answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
+    assert answer.supported and answer.matched
+    (number,) = answer.cited
+    assert answer.sources[number - 1].page_start <= 6 <= answer.sources[number - 1].page_end
+
+
+@pytest.mark.parametrize("reply", ["The brass key is kept in the harbour master's tin box.", "The lamp room key is 4-4-2-9."])
+def test_an_invented_answer_is_matched_to_no_passage(fake_model, tmp_path: Path, reply: str) -> None:
+    document = _manual()
+    model = fake_model(context_window=600, reply=lambda p: reply)
+    answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
+    assert answer.supported and answer.cited == [] and not answer.matched
+
+
 def test_an_answer_at_the_first_look_needs_no_second(fake_model, tmp_path: Path) -> None:
     document = _manual()
     model = fake_model(context_window=600, reply=_cite_key_source)

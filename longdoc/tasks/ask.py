@@ -72,6 +72,7 @@ class Answer:
     cited: list[int]  # source numbers cited in the text, in first-cited order
     model: str
     timings: dict[str, float] = field(default_factory=dict)
+    matched: bool = False  # the citations were found by matching the reply's words; the model wrote none
 
 
 def ask(
@@ -96,7 +97,7 @@ def ask(
     answer = _answer(prompt, question, sources, model, results, options, sources=formatted)
     if not answer.supported:
         # A strict prompt makes small models refuse answerable questions too; a second, plainer
-        # prompt is trusted only when its answer cites one of the passages.
+        # prompt is trusted only when its answer cites (or is matched to) one of the passages.
         second = _answer(load_prompt("ask_recheck"), question, sources, model, results, options, sources=formatted)
         answer = second if second.supported and second.cited else answer
     answer.timings = {"retrieve": retrieved - started, "answer": time.perf_counter() - retrieved}
@@ -113,7 +114,7 @@ def _answer(
     options_ = GenerationOptions(max_new_tokens=options.answer_tokens, batch_size=1)
     reply = run_steps(model, results, [Step(key, rendered)], options_)[0]
     text = tidy(reply, truncated=model.count_tokens(reply) >= options.answer_tokens - 2)
-    return interpret(question, text, given, model.name)
+    return attribute(interpret(question, text, given, model.name))
 
 
 def ask_by_reading(
@@ -210,20 +211,49 @@ def interpret(question: str, text: str, sources: list[Source], model_name: str) 
     return Answer(question, reply, True, sources, cited, model_name)
 
 
+def attribute(answer: Answer) -> Answer:
+    """Cite, for a reply that cites nothing, the passage that holds most of the reply's own words.
+
+    Small models often answer right but drop the [n]. The words a reply shares with the question
+    prove nothing, so only the rest count, and the passage must hold at least 60% of them (at least
+    two, or one number): an invented answer finds no such passage and stays uncited.
+    """
+    if not answer.supported or answer.cited or not answer.sources:
+        return answer
+    own = _evidence(answer.text) - _evidence(answer.question)
+    if not own:
+        return answer
+    best = max(answer.sources, key=lambda source: len(own & _evidence(source.text)))
+    shared = own & _evidence(best.text)
+    if len(shared) >= 0.6 * len(own) and (len(shared) >= 2 or any(ch.isdigit() for term in shared for ch in term)):
+        answer.cited, answer.matched = [best.number], True
+    return answer
+
+
+# Words that occur in nearly every passage, so they show nothing about where a reply came from.
+_COMMON = frozenset(
+    "the and was were that this with from for are has have had its his her their they them which who whom "
+    "what when where how not but into than then also been being would could should there these those "
+    "according passage passages document text".split()
+)
+
+
+def _evidence(text: str) -> set[str]:
+    """A text's distinctive terms: words of 3+ letters, numbers (7-3-9-1 kept whole), Chinese character pairs."""
+    lowered = text.lower()
+    words = re.findall(r"[a-z0-9]+(?:[-./:][a-z0-9]+)*", lowered)
+    kept = {w for w in words if (len(w) > 2 or any(ch.isdigit() for ch in w)) and w not in _COMMON}
+    runs = re.findall(r"[\u4e00-\u9fff]+", lowered)
+    return kept | {run[i : i + 2] for run in runs for i in range(len(run) - 1)}
+
+
 def excerpt(text: str, question: str, width: int = 160) -> str:
     """The part of a passage to show next to its citation: the sentence sharing most words (or
     Chinese character pairs) with the question, widened to about `width` characters."""
     flat = " ".join(text.split())
-    wanted = _terms(question)
+    wanted = _evidence(question)
     pieces = [p for p in sentences(flat) if p.strip()] or [flat]
-    best = max(pieces, key=lambda piece: len(wanted & _terms(piece)))
+    best = max(pieces, key=lambda piece: len(wanted & _evidence(piece)))
     start = max(0, min(flat.index(best), len(flat) - width))
     snippet = flat[start : start + width]
     return ("..." if start else "") + snippet + ("..." if start + width < len(flat) else "")
-
-
-def _terms(text: str) -> set[str]:
-    lowered = text.lower()
-    words = {w for w in re.findall(r"[a-z0-9]+", lowered) if len(w) > 2}
-    cjk = re.findall(r"[\u4e00-\u9fff]", lowered)
-    return words | {a + b for a, b in zip(cjk, cjk[1:])}
