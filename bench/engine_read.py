@@ -30,14 +30,17 @@ def _rss_mb(field: str) -> float:
     return float("nan")
 
 
-def run_case(method: str, length: int, model_spec: str, essays: Path, marks: int = 0, threads: int = 0) -> dict[str, object]:
+def run_case(
+    method: str, length: int, model_spec: str, essays: Path, marks: int = 0, threads: int = 0, segment: int = 0
+) -> dict[str, object]:
     """Read `length` tokens with `method` in this process; return timings and memory.
 
     With `marks`, the engine also records the peak so far every `marks` tokens (printed to stderr
     as it goes), so one long read shows how peak memory develops with input length. `threads` > 0
     pins torch's thread count: with 1, a case's CPU seconds measure its work even while other jobs
     share the machine (with 2 threads, a descheduled thread stalls every parallel op, which hurts
-    many small ops, the engine's, far more than a few big ones)."""
+    many small ops, the engine's, far more than a few big ones). `segment` > 0 replaces the
+    engine's tokens per forward pass."""
     import torch
 
     if threads:
@@ -72,7 +75,8 @@ def run_case(method: str, length: int, model_spec: str, essays: Path, marks: int
 
     with torch.inference_mode():
         if method == "engine":
-            reader = local.reader.__class__(local.model, SegmentCacheConfig())
+            config = SegmentCacheConfig(segment=segment) if segment else SegmentCacheConfig()
+            reader = local.reader.__class__(local.model, config)
             logits = reader.read(reader.new_cache(), input_ids, on_segment=mark)
         else:
             decoder = local.model.get_decoder()
@@ -81,7 +85,7 @@ def run_case(method: str, length: int, model_spec: str, essays: Path, marks: int
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     return {
         "method": method, "tokens": length, "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2),
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads(), **({"segment": reader.config.segment} if method == "engine" else {}),
         "tokens_per_s": round(length / seconds, 1), "peak_mb": round(_rss_mb("VmHWM"), 1),
         "peak_over_loaded_mb": round(_rss_mb("VmHWM") - loaded, 1), "next_token": int(logits.argmax()),
         "dtype": str(local.model.dtype), **({"curve": curve} if curve else {}),
@@ -90,7 +94,7 @@ def run_case(method: str, length: int, model_spec: str, essays: Path, marks: int
 
 def spawn(method: str, length: int, args: argparse.Namespace, timeout: float | None) -> dict[str, object]:
     command = [sys.executable, __file__, "--case", f"{method}:{length}", "--model", args.model, "--essays", str(args.essays),
-               "--threads", str(args.threads)]
+               "--threads", str(args.threads), "--segment", str(args.segment)]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -111,11 +115,12 @@ def main() -> None:
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--marks", type=int, default=0, help="with --case engine:N, record the peak every this many tokens")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per case (default: torch's choice)")
+    parser.add_argument("--segment", type=int, default=0, help="engine tokens per forward pass (default: SegmentCacheConfig's)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
         method, length = args.case.split(":")
-        print(json.dumps(run_case(method, int(length), args.model, args.essays, args.marks, args.threads)))
+        print(json.dumps(run_case(method, int(length), args.model, args.essays, args.marks, args.threads, args.segment)))
         return
     lengths = [4096, 16384] if args.quick else [int(n) for n in args.lengths.split(",")]
     print(f"machine: {os.cpu_count()} CPU cores, no GPU; model {args.model}; load {os.getloadavg()[0]:.2f}", flush=True)
