@@ -160,10 +160,12 @@ def _strict(prompt: str) -> bool:
 
 def test_a_refusal_gets_a_second_look_that_must_cite_a_passage(fake_model, tmp_path: Path) -> None:
     document = _manual()
-    model = fake_model(context_window=600, reply=lambda p: NOT_FOUND_MARKER if _strict(p) else _cite_key_source(p))
+    model = fake_model(context_window=2000, reply=lambda p: NOT_FOUND_MARKER if _strict(p) else _cite_key_source(p))
     answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
     assert answer.supported and answer.cited and "chart cabinet" in answer.text
     assert [_strict(p) for p in model.prompts] == [True, False]
+    first, second = (len(re.findall(r"^\[\d+\] \(", p, re.M)) for p in model.prompts)
+    assert second == min(first, AskOptions().recheck_sources) < first  # the second look sees only the best
 
 
 def test_an_uncited_second_look_does_not_overturn_the_refusal(fake_model, tmp_path: Path) -> None:
