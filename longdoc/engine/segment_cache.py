@@ -54,8 +54,10 @@ class SegmentCacheConfig:
     # far inside every preset's 32k trained positions. Attention cost grows linearly with it.
     window: int = 1536
     # Tokens per forward pass. Measured reading 4096 tokens with qwen2.5-0.5b, bf16, 2-core CPU:
-    # 137 tok/s at 128 per pass, ~380 tok/s at 256, 512 and 1024 alike (matmuls saturate). 512
-    # sits on the plateau with half the peak activation memory of 1024. GPUs want thousands.
+    # 137 tok/s at 128 per pass, ~380 tok/s at 256, 512 and 1024 alike (matmuls saturate). Again
+    # in fp32 (a CPU without native bf16), reading 8192: 117, 126 and 113 tok/s at 512, 1024 and
+    # 2048, peak +135, +270 and +469 MB. 512 sits on the plateau with half the peak memory of
+    # 1024 (bench/engine_read.py --segment). GPUs want thousands.
     segment: int = 512
     # Stage 2, InfLLM block memory: how many evicted blocks each forward pass also attends to.
     # 0 turns it off (tokens that leave the window are gone): evicted keys/values cost host memory
