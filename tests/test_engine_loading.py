@@ -11,6 +11,7 @@ import torch
 from test_engine import char_tokenizer, tiny_model
 
 from longdoc.engine import loading
+from longdoc.engine.cpu_linear import WeightFirstLinear
 from longdoc.engine.loading import assemble_preset, choose_device, load_model, resolve_model, sha256_of
 from longdoc.engine.model import GenerationOptions
 from longdoc.engine.presets import DEFAULT_PRESET, FAST_PRESET, PRESETS, Preset
@@ -98,5 +99,6 @@ def test_model_directory_loads_with_safetensors_and_generates(tmp_path: Path, mo
     monkeypatch.setattr(loading, "choose_device", lambda device: (torch.device("cpu"), torch.float32))
     model = load_model(str(directory), tmp_path / "home", cache=SegmentCacheConfig(4, 64, 16))
     assert model.name.startswith("dir:")
+    assert isinstance(model.model.lm_head, WeightFirstLinear)  # fp32 on CPU: batched steps multiply weight-first
     (text,) = model.generate(["abc"], GenerationOptions(max_new_tokens=5))
     assert isinstance(text, str)

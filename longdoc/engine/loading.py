@@ -27,6 +27,7 @@ from transformers import modeling_gguf_pytorch_utils as gguf_utils
 from transformers.utils import logging as hf_logging
 
 from longdoc.console import advance, progress
+from longdoc.engine.cpu_linear import use_weight_first_linears
 from longdoc.engine.local import LocalModel
 from longdoc.engine.presets import PRESETS, Preset
 from longdoc.engine.segment_cache import SegmentCacheConfig
@@ -59,6 +60,8 @@ def load_model(
             tokenizer = AutoTokenizer.from_pretrained(source.directory, trust_remote_code=False)
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise ModelError(f"cannot load model from {source.directory}: {_first_line(error)}") from error
+    if torch_device.type == "cpu" and dtype == torch.float32:
+        use_weight_first_linears(model)  # batched decoding steps: see cpu_linear.py
     return LocalModel(model, tokenizer, name=source.name, chat=source.chat, cache=cache or SegmentCacheConfig())
 
 
