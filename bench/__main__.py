@@ -20,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("all", *SUITES):
         suite = commands.add_parser(name, help="run every suite, then the report" if name == "all" else f"the {name} suite, then the report")
         suite.add_argument("--out", type=Path, required=True, help="folder for results/*.json, REPORT.md and plots/")
-        suite.add_argument("--quick", action="store_true", help="sizes for a 2-core CPU (about 45 minutes for all)")
+        suite.add_argument("--quick", action="store_true", help="sizes for a 2-core CPU (about 25 minutes for all on an idle one)")
         suite.add_argument("--model", dest="models", help=f"comma-separated presets; recall and speed use the first "
                            f"(default: {QUICK_MODELS} with --quick, else {FULL_MODELS})")
         suite.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
