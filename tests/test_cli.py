@@ -214,32 +214,28 @@ def test_ctrl_c_during_summarize_keeps_finished_steps(tmp_path: Path, monkeypatc
     assert json.loads(capsys.readouterr().out)["steps"]["cached"] == len(interrupted.prompts) > 0
 
 
-def test_ask_answers_with_sources_and_pages(tmp_path: Path, embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "reply, heading",
+    [
+        ("Behind the chart cabinet in the north office [1].", "Sources:"),
+        # No [n] written: the passage holding the answer's words is cited, and the output says so.
+        ("Behind the chart cabinet in the north office.", "Sources (matched to the answer's words; the model cited none):"),
+    ],
+)
+def test_ask_answers_with_sources_and_pages(reply: str, heading: str, tmp_path: Path, embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "ledger.txt"
     path.write_text(LEDGER)
-    fake = fake_model(context_window=800, reply=lambda prompt: "Behind the chart cabinet in the north office [1].")
+    fake = fake_model(context_window=800, reply=lambda prompt: reply)
     monkeypatch.setattr(cli, "_model", lambda settings, cache=None: fake)
     assert cli.run(["ask", str(path), "Where does the brass key to the lamp room hang?"]) == 0
-    answer, sources = capsys.readouterr().out.split("\n\nSources:\n")
-    assert answer == "Behind the chart cabinet in the north office [1]."
+    answer, sources = capsys.readouterr().out.split(f"\n\n{heading}\n")
+    assert answer == reply
     assert sources.startswith(f"[1] {path} line") and "brass key" in sources
     assert cli.run(["ask", str(path), "Where does the brass key hang?", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["supported"] and payload["citations"] == [1]
+    assert payload["citations_matched"] == ("[1]" not in reply)
     assert payload["sources"][0]["cited"] and "retrieve" in payload["timings"]
-
-
-def test_ask_shows_when_the_citation_was_matched_not_written(tmp_path: Path, embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "ledger.txt"
-    path.write_text(LEDGER)
-    fake = fake_model(context_window=800, reply=lambda prompt: "Behind the chart cabinet in the north office.")
-    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: fake)
-    assert cli.run(["ask", str(path), "Where does the brass key to the lamp room hang?"]) == 0
-    out = capsys.readouterr().out
-    assert "\n\nSources (matched to the answer's words; the model cited none):\n[1] " in out and "brass key" in out
-    assert cli.run(["ask", str(path), "Where does the brass key hang?", "--json"]) == 0
-    payload = json.loads(capsys.readouterr().out)
-    assert payload["citations"] == [1] and payload["citations_matched"]
 
 
 def test_ask_says_when_the_document_has_no_answer(tmp_path: Path, embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
