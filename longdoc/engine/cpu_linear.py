@@ -19,7 +19,7 @@ FEW_ROWS = range(2, 65)
 
 
 class WeightFirstLinear(nn.Linear):
-    """An `nn.Linear` whose product, for a few rows, is computed as W @ x.T (same numbers)."""
+    """An `nn.Linear` whose product, for a few rows, is computed as W @ x.T (equal up to rounding)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.numel() // x.shape[-1]
