@@ -192,7 +192,7 @@ def summarize(
     ] = None,
     chunk_tokens: Annotated[
         Optional[int],
-        typer.Option("--chunk-tokens", min=64, help="Largest chunk a map step reads (default: what the window holds, at most 3000)."),
+        typer.Option("--chunk-tokens", min=64, help="Chunk size in tokens for choosing and tracking key facts (default 400)."),
     ] = None,
     model_spec: ModelOpt = None,
     fast: FastOpt = False,
@@ -222,7 +222,7 @@ def summarize(
     )
     options = SummaryOptions(
         words=length, style=style, language=lang,  # type: ignore[arg-type]
-        max_chunk_tokens=settings.summarize_chunk_tokens or SummaryOptions.max_chunk_tokens,
+        chunk_tokens=settings.summarize_chunk_tokens or SummaryOptions.chunk_tokens,
     )
     if out_dir is None:
         _summarize_one(sources[0], settings, options, fmt, encoding)

@@ -106,6 +106,14 @@ def summary_text(document: Document, result: Summary, fmt: str) -> str:
             "seconds": round(result.seconds, 3),
             "levels": [[{**asdict(node), "location": node.location(document.kind)} for node in level]
                        for level in result.levels],
+            "coverage": _coverage(document, result),
+            "checks": {
+                "candidates": len(result.facts),
+                "facts_chosen": sum(fact.selected for fact in result.facts),
+                "facts_in_summary": sum(fact.in_summary for fact in result.facts if fact.selected),
+                "restored": result.restored,
+                "dropped_unsupported": [asdict(dropped) for dropped in result.dropped],
+            },
         }
         # ensure_ascii keeps control characters and odd code points escaped: safe for any terminal.
         return json.dumps(payload, ensure_ascii=True) + "\n"
@@ -116,6 +124,24 @@ def summary_text(document: Document, result: Summary, fmt: str) -> str:
             lines += ["", "## Parts", ""]
             lines += [f"- **{node.location(document.kind)}**: {_one_line(node.text)}" for node in result.levels[-1]]
     return "".join(clean(line) + "\n" for line in lines)
+
+
+def _coverage(document: Document, result: Summary) -> list[dict[str, object]]:
+    """Per chunk: where it is, its key points (the facts chosen from it, else its best three
+    candidates), and whether each survived into the summary."""
+    rows = []
+    for node in result.levels[0] if result.levels else []:
+        index = int(node.id.split(".")[1])
+        own = sorted((fact for fact in result.facts if fact.chunk == index), key=lambda fact: -fact.score)
+        points = [fact for fact in own if fact.selected] or own[:3]
+        rows.append({
+            "chunk": index,
+            "location": node.location(document.kind),
+            "covered": any(fact.selected and fact.in_summary for fact in own),
+            "key_points": [{"text": f.text, "score": round(f.score, 3), "chosen": f.selected, "in_summary": f.in_summary}
+                           for f in points],
+        })
+    return rows
 
 
 def answer(document: Document, result: Answer, as_json: bool) -> None:

@@ -206,11 +206,12 @@ def test_ctrl_c_during_summarize_keeps_finished_steps(tmp_path: Path, monkeypatc
     path.write_text(LEDGER)
     interrupted = fake_model(context_window=1000, fail_after=1)
     monkeypatch.setattr(cli, "_model", lambda settings, cache=None: interrupted)
-    assert cli.run(["summarize", str(path), "--length", "40"]) == 130
+    long_run = ["--length", "1000", "--chunk-tokens", "64"]  # 11 paragraphs and an opening: two batches of 8
+    assert cli.run(["summarize", str(path), *long_run]) == 130
     assert "interrupted" in capsys.readouterr().err
     resumed = fake_model(context_window=1000)
     monkeypatch.setattr(cli, "_model", lambda settings, cache=None: resumed)
-    assert cli.run(["summarize", str(path), "--length", "40", "--format", "json"]) == 0
+    assert cli.run(["summarize", str(path), *long_run, "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["steps"]["cached"] == len(interrupted.prompts) > 0
 
 

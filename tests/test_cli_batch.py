@@ -116,8 +116,10 @@ def test_a_batch_through_a_server_runs_inputs_at_once(tmp_path: Path, capsys: py
         code = cli.run(["summarize", *files, "-o", str(tmp_path / "out"), "--backend", "openai", "--base-url", server.url,
                         "--api-model", "m", "--concurrency", "4"])
     assert code == 0
-    assert len(server.requests) == 8 and server.max_in_flight == 4
-    assert (tmp_path / "out" / "minutes7.summary.txt").read_text() == "The council repairs a bridge.\n"
+    assert len(server.requests) == 16 and server.max_in_flight == 4  # an opening and a paragraph each
+    # The reply opens the summary; the fact it left out is put back as the document states it.
+    assert (tmp_path / "out" / "minutes7.summary.txt").read_text() == (
+        "The council repairs a bridge. The council voted to repair bridge number 7 before the spring floods.\n")
 
 
 def test_the_openai_backend_needs_a_base_url_and_a_served_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

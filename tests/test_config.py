@@ -106,9 +106,11 @@ def test_the_backend_comes_from_the_file_and_a_flag_overrides_it(tmp_path: Path,
     with ChatServer(respond=lambda messages, body: "The keeper lit the lamp.") as server:
         (tmp_path / "longdoc.toml").write_text(f'backend = "openai"\nbase_url = "{server.url}"\napi_model = "from-file"\n')
         assert cli.run(["summarize", "doc.txt"]) == 0
-        assert capsys.readouterr().out == "The keeper lit the lamp.\n"
+        # The reply opens the summary; the fact it left out is put back as the document states it.
+        assert capsys.readouterr().out == "The keeper lit the lamp. The keeper lit the lamp at dusk and wrote the tide in the ledger.\n"
         assert cli.run(["summarize", "doc.txt", "--api-model", "from-flag"]) == 0
-    assert [body["model"] for body in server.requests] == ["from-file", "from-flag"]
+    assert {body["model"] for body in server.requests[:2]} == {"from-file"}  # the opening and the paragraph
+    assert {body["model"] for body in server.requests[2:]} == {"from-flag"}
 
 
 def test_chunk_sizes_come_from_the_file_unless_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

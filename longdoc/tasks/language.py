@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Han ideographs: the CJK blocks Chinese uses
+_CJK = re.compile(f"[{_HAN}]")
 _LETTER = re.compile(r"[^\W\d_]")
 
 # Codes users type -> the name a prompt gives the model. Anything else is passed through as typed
@@ -46,3 +47,18 @@ def language_name(code: str) -> str:
 def is_chinese(code: str) -> bool:
     """Whether a language code or name means Chinese (which joins sentences without spaces)."""
     return code.strip().lower().startswith("zh") or "chinese" in code.lower()
+
+
+_WORDLIKE = re.compile(rf"[{_HAN}]|[^\W_{_HAN}]+(?:['’.,-][^\W_{_HAN}]+)*")
+
+
+# Chinese is written without spaces; a word segmenter finds about one word per 1.5 characters,
+# and a text carries about as much in 1.5 Chinese characters as in one English word.
+CHARACTERS_PER_WORD = 1.5
+
+
+def count_words(text: str) -> int:
+    """Words as `--length` counts them: Latin words and numbers, and one per 1.5 Chinese characters."""
+    found = _WORDLIKE.findall(text)
+    han = sum(len(piece) == 1 and bool(_CJK.match(piece)) for piece in found)
+    return round(len(found) - han + han / CHARACTERS_PER_WORD)

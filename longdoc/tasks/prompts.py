@@ -22,7 +22,7 @@ from longdoc.errors import LongdocError
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 # The tags templates fence document text with. Text that contains one of them could close the
 # fence early and pose as instructions, so its '<' becomes a look-alike before rendering.
-_FENCE = re.compile(r"<(?=/?\s*(?:document|summaries|sources|source|previous|previous_translation|glossary|text)\b)", re.I)
+_FENCE = re.compile(r"<(?=/?\s*(?:document|summaries|sources|source|previous|previous_translation|glossary|text|facts|topics)\b)", re.I)
 
 
 class PromptError(LongdocError):

@@ -1,64 +1,88 @@
-"""Hierarchical map-reduce summarization of documents of any length.
+"""Summaries that keep every part of a document: key facts first, then a paragraph per part.
 
-    chunks --map--> part summaries --reduce (groups under budget)--> ... --final--> summary
+    chunks --map--> topic + key facts per chunk --score, share out, pick (code)--> facts per part
+           --write--> opening sentence + one paragraph per part --check--> summary
 
-Every prompt fits the model's context window: chunks are cut to what a map prompt can hold, and
-reduce groups are packed by token count. Part summaries are capped in tokens, so every group holds
-at least two of them and each level is at most half as long as the one below: the tree always ends.
-No input is dropped: every chunk is summarized, and every summary of a level goes into the next.
+Small models asked to compress a long text keep what they read last and what is routine, and
+invent figures. So each step does what a small model does well, and code does the rest:
+
+- map: every chunk (small, batched) lists its topic and its key facts; facts whose numbers are not
+  in the chunk, or whose names are not in the document, are dropped;
+- plan (`facts.py`): facts are scored (specific, distinctive), the document is cut into as many
+  consecutive parts as the summary has paragraphs, each part is given its share of the length, and
+  its best facts are picked;
+- write: one prompt per part turns its facts into a paragraph, and one writes the opening sentence
+  from the document's beginning and the chunks' topics; all go in one batch;
+- check: sentences with a number or name that the document does not hold are removed, facts a
+  paragraph left out are put back as written, and the length is brought within reach of `words`.
+
+Nothing is dropped unseen: every chunk is read, and `Summary.facts` says which facts of which chunk
+made it into the summary.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from longdoc.chunking import ChunkConfig, chunk_document, span_location
-from longdoc.console import warn
+from longdoc.chunking import Chunk, ChunkConfig, chunk_document, span_location
 from longdoc.document import Document
 from longdoc.engine.model import GenerationOptions, Model, Prompt
 from longdoc.errors import ModelError
-from longdoc.tasks.cleanup import tidy
-from longdoc.tasks.language import detect_language, language_name
-from longdoc.tasks.prompts import PromptTemplate, load_prompt, prompt_text
+from longdoc.tasks.cleanup import sentences, tidy
+from longdoc.tasks.facts import Fact, Part, covers, plan_parts, score_facts, sentence_facts
+from longdoc.tasks.grounding import Dropped, SourceFacts, drop_unsupported, western_amounts
+from longdoc.tasks.language import count_words, detect_language, is_chinese, language_name
+from longdoc.tasks.prompts import PromptTemplate, load_prompt
 from longdoc.tasks.results import ResultCache, result_key
 from longdoc.tasks.steps import Step, run_steps
 
 Style = Literal["paragraph", "bullets"]
-# (done, total) steps of the current phase, and the phase's name ("map", "reduce 1", "final").
+# (phase, done, total): the phase is "write" (the opening and the paragraphs being written).
 SummaryProgress = Callable[[str, int, int], None]
 
-# Chat templates and the separators between parts add tokens the template text does not show.
-_PROMPT_MARGIN = 48
-_PART_SEPARATOR = "\n\n"
+# The opening's share of the length, in words (a fifth of a short summary); the rest goes to the
+# parts. It says what the document is and covers, which a reader needs before any detail.
+_OPENING_WORDS = 40
+# Tokens a model writes per word, with room to finish the sentence: ~1.3 for English, ~1.5 per
+# `count_words` word of Chinese for Qwen's tokenizer.
+_TOKENS_PER_WORD = 1.6
+# Words per paragraph: each part of the document becomes one paragraph of about this length.
+_PARAGRAPH_WORDS = 90
+# A paragraph written from facts comes out about this much shorter than the facts it states, so
+# each part is given that much more material than its share of words.
+_WRITTEN_SHARE = 0.8
+# The beginning of the document shown to the opening-sentence step (title, date, author).
+_OPENING_TOKENS = 300
+_MAX_HEADINGS = 30
+# A summary longer than the asked length by this factor is trimmed, shorter is topped up.
+_TOO_LONG, _TOO_SHORT = 1.15, 0.85
 
 
 @dataclass(frozen=True)
 class SummaryOptions:
     """What summary to write and how to batch the work."""
 
-    words: int = 250  # target length of the final summary
+    words: int = 250  # target length (Chinese: one word per 1.5 characters, see count_words)
     style: Style = "paragraph"
     language: str = "auto"  # output language; auto = the document's own
-    # Part summaries (map and reduce) are capped near this many words: long enough to keep a
-    # chunk's facts, short enough that a reduce prompt holds several of them.
-    part_words: int = 100
-    # Chunks larger than this gain little for a summary even where the context would allow it,
-    # while smaller ones cost more calls; this bounds chunk size for long-context (remote) models.
-    max_chunk_tokens: int = 3000
-    batch_size: int = 8  # map and reduce prompts decoded together
+    # The unit of coverage and of the scores' statistics: a fact's figures and words count as
+    # rare when few chunks hold them. Measured on bench/summary_facts.py (bench/README.md).
+    chunk_tokens: int = 400
+    batch_size: int = 8  # writing prompts decoded together (a server: requests in flight)
 
     def __post_init__(self) -> None:
         assert self.words >= 10, "words must be >= 10"
-        assert self.part_words >= 10, "part_words must be >= 10"
+        assert self.chunk_tokens >= 16, "chunk_tokens must be >= 16"
         assert self.style in ("paragraph", "bullets"), f"unknown style {self.style!r}"
 
 
 @dataclass
 class SummaryNode:
-    """A summary in the tree: a chunk's (level 0) or a group of summaries' (level >= 1)."""
+    """A node of the summary tree: a chunk and its chosen facts (level 0), a part's paragraph (level 1)."""
 
     id: str  # "0.3" = level 0, position 3
     level: int
@@ -77,27 +101,19 @@ class SummaryNode:
 
 @dataclass
 class Summary:
-    """The final summary with the tree of intermediate summaries below it."""
+    """The summary, the tree below it and what the checks found."""
 
     text: str
     language: str
     model: str
-    levels: list[list[SummaryNode]]  # levels[0] = chunk summaries; empty when one prompt held it all
+    levels: list[list[SummaryNode]]  # levels[0] = chunks, levels[1] = the parts' paragraphs
     chunks: int
+    facts: list[Fact] = field(default_factory=list)  # every candidate sentence, with its fate
+    dropped: list[Dropped] = field(default_factory=list)  # sentences removed as unsupported
+    restored: int = 0  # facts a paragraph left out, put back as written
     generated: int = 0  # steps the model computed in this run
     cached: int = 0  # steps found finished by an earlier run
     seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class _Budget:
-    """Token budgets derived from the model's window and the prompts' own length."""
-
-    part_tokens: int  # max new tokens of a map or reduce step
-    final_tokens: int  # max new tokens of the final step
-    chunk_tokens: int  # document text per map prompt
-    reduce_tokens: int  # summaries per reduce prompt
-    final_input: int  # text the final prompt can hold
 
 
 def summarize(
@@ -110,93 +126,95 @@ def summarize(
     """Summarize `document` through `model`, reusing any steps `results` already holds."""
     started = time.perf_counter()
     language = language_name(detect_language(document.text) if options.language == "auto" else options.language)
+    chunks = chunk_document(document, ChunkConfig(size=options.chunk_tokens, overlap=0))
+    if not chunks:
+        raise ModelError(f"{document.source} has no text to summarize")
+    facts = sentence_facts([(chunk.index, chunk.text) for chunk in chunks])
+    score_facts(facts, [chunk.text for chunk in chunks])
+    plan = plan_parts(facts, [chunk.tokens for chunk in chunks], _fact_words(options), _paragraphs(options, len(chunks)))
+    source = SourceFacts(document.text)
     run = _Run(model, results, options, language, on_progress)
-    text = document.text.strip()
-    if model.count_tokens(text) <= run.budget.final_input:
-        summary = Summary(run.final(text), language, model.name, [], chunks=1)
-    else:
-        chunks = chunk_document(document, ChunkConfig(size=run.budget.chunk_tokens, overlap=0), counter=model.count_tokens)
-        levels = [run.map(chunks)]
-        while sum(run.tokens(node.text) for node in levels[-1]) > run.budget.final_input and len(levels[-1]) > 1:
-            levels.append(run.reduce(levels[-1], len(levels)))
-        summary = Summary(run.final(_joined(levels[-1])), language, model.name, levels, chunks=len(chunks))
-    summary.generated, summary.cached = run.generated, run.cached
+    own_language = language_name(detect_language(document.text))
+    translate_from = None if own_language == language else own_language
+    for fact in facts if translate_from else []:
+        fact.rendered = ""  # until translated: a sentence in the document's language cannot stand in the summary
+    opening, drafts = run.write(document, plan, translate_from)
+    for fact in facts:
+        if fact.rendered:  # a translation that invents a figure or a name cannot stand for the fact
+            fact.rendered = drop_unsupported(fact.rendered, source)[0]
+    checked = _check(opening, drafts, plan, facts, source, options, language)
+    levels = [_chunk_nodes(chunks, facts), _part_nodes(chunks, plan, checked.paragraphs)]
+    summary = Summary(checked.text, language, model.name, levels, len(chunks), facts, checked.dropped, checked.restored,
+                      run.generated, run.cached)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
+def _paragraphs(options: SummaryOptions, chunks: int) -> int:
+    wanted = 1 if options.style == "bullets" else round(options.words / _PARAGRAPH_WORDS)
+    return max(1, min(wanted, chunks))
+
+
+def _fact_words(options: SummaryOptions) -> int:
+    """Words of facts to choose: the length less the opening, more where a writer condenses them."""
+    words = max(10, options.words - _opening_words(options))
+    return round(words / _WRITTEN_SHARE) if options.style == "paragraph" else words
+
+
+def _opening_words(options: SummaryOptions) -> int:
+    return max(10, min(_OPENING_WORDS, options.words // 5))
+
+
 class _Run:
-    """One summarization: prompts, budgets and the step runner shared by its phases."""
+    """The writing steps of one summarization: prompts, cache keys and progress."""
 
     def __init__(
         self, model: Model, results: ResultCache, options: SummaryOptions, language: str, on_progress: SummaryProgress | None
     ) -> None:
         self.model, self.results, self.options, self.language = model, results, options, language
         self.on_progress = on_progress
-        self.map_prompt = load_prompt("summarize_map")
-        self.reduce_prompt = load_prompt("summarize_reduce")
-        self.final_prompt = load_prompt(f"summarize_final_{options.style}")
-        self._token_counts: dict[str, int] = {}
-        self.budget = self._budget()
+        self.part_prompt = load_prompt("summarize_part")
+        self.opening_prompt = load_prompt("summarize_overview")
+        self.translate_prompt = load_prompt("translate_segment")
         self.generated = self.cached = 0
 
-    def tokens(self, text: str) -> int:
-        if text not in self._token_counts:
-            self._token_counts[text] = self.model.count_tokens(text)
-        return self._token_counts[text]
+    def write(self, document: Document, plan: Sequence[Part], translate_from: str | None) -> tuple[str, list[str]]:
+        """The opening and one paragraph per part that has facts, in one batch. Bullets need no
+        paragraphs: the facts are the bullets. In another language than the document's, every
+        chosen fact is also translated (in the same batch), as bullets or to restore what a
+        paragraph leaves out; amounts reach the model in Western notation ("480 million", not "4.8亿")."""
+        shown = western_amounts if translate_from and not is_chinese(self.language) else (lambda text: text)
+        beginning = _beginning(document.text, self.model)
+        topics = "\n".join(f"- {heading}" for heading in headings(document.text)[:_MAX_HEADINGS])
+        words = _opening_words(self.options)
+        rendered = self.opening_prompt.render(text=shown(beginning), topics=topics, language=self.language, words=words)
+        steps, caps = [self._step(self.opening_prompt, rendered, beginning + topics, words)], [int(words * _TOKENS_PER_WORD) + 24]
+        written = [part for part in plan if part.facts] if self.options.style == "paragraph" else []
+        for part in written:
+            facts = "\n".join(f"- {shown(fact.text)}" for fact in part.facts)
+            words = round(part.words * _WRITTEN_SHARE)
+            rendered = self.part_prompt.render(facts=facts, language=self.language, words=words)
+            caps.append(int(words * _TOKENS_PER_WORD) + 40)
+            steps.append(self._step(self.part_prompt, rendered, facts, words))
+        chosen = [fact for part in plan for fact in part.facts] if translate_from else []
+        for fact in chosen:
+            rendered = self.translate_prompt.render(source_language=translate_from, target_language=self.language,
+                                                    glossary="(none)", reminder="", text=shown(fact.text))
+            caps.append(int(fact.words * 2 * _TOKENS_PER_WORD) + 24)
+            steps.append(self._step(self.translate_prompt, rendered, fact.text, 0))
+        replies = iter(self._run("write", steps, caps))
+        opening = next(replies)
+        drafts = [next(replies) if part in written else "" for part in plan]
+        for fact in chosen:
+            fact.rendered = next(replies)
+        return opening, drafts
 
-    def _budget(self) -> _Budget:
-        window = self.model.context_window
-        # ~1.5 tokens per English word and ~1 per Chinese character, plus room to finish a sentence.
-        part = int(self.options.part_words * 1.5) + 32
-        final = int(self.options.words * 1.5) + 64
-        if final > window // 2:
-            warn(f"--length {self.options.words} is more than {self.model.name} can write in one pass; the summary will be shorter")
-            final = window // 2
-        overhead = {p.name: self.tokens(prompt_text(self._render(p, "", self.options.part_words))) + _PROMPT_MARGIN
-                    for p in (self.map_prompt, self.reduce_prompt, self.final_prompt)}
-        chunk = min(window - overhead[self.map_prompt.name] - part, self.options.max_chunk_tokens)
-        reduce = window - overhead[self.reduce_prompt.name] - part
-        if chunk < 64 or reduce < 2 * part:
-            raise ModelError(f"{self.model.name}'s context of {window} tokens is too small to summarize in parts of {self.options.part_words} words")
-        return _Budget(part, final, chunk, reduce, window - overhead[self.final_prompt.name] - final)
+    def _step(self, prompt: PromptTemplate, rendered: Prompt, text: str, words: int) -> Step:
+        key = result_key("summarize", self.model.name, prompt.sha256, self.language, words, text)
+        return Step(key=key, prompt=rendered)
 
-    def _render(self, prompt: PromptTemplate, text: str, words: int) -> Prompt:
-        return prompt.render(text=text, language=self.language, words=words)
-
-    def map(self, chunks: Sequence) -> list[SummaryNode]:  # type: ignore[type-arg]
-        texts = self._steps("map", self.map_prompt, [c.text for c in chunks], self.options.part_words, self.budget.part_tokens)
-        return [
-            SummaryNode(f"0.{c.index}", 0, text, c.start, c.end, c.page_start, c.page_end, c.line_start, c.line_end)
-            for c, text in zip(chunks, texts)
-        ]
-
-    def reduce(self, nodes: list[SummaryNode], level: int) -> list[SummaryNode]:
-        sizes = [self.tokens(node.text) for node in nodes]
-        groups = [[nodes[i] for i in group] for group in group_by_budget(sizes, self.budget.reduce_tokens)]
-        if any(sum(self.tokens(node.text) + 2 for node in group) > self.budget.reduce_tokens for group in groups):
-            warn(f"some level-{level} summaries are longer than asked; the model reads them past its exact window")
-        merging = [group for group in groups if len(group) > 1]
-        texts = iter(self._steps(
-            f"reduce {level}", self.reduce_prompt, [_joined(group) for group in merging], self.options.part_words, self.budget.part_tokens
-        ))
-        # A group of one has nothing to combine: its summary moves up a level as it is.
-        return [
-            _parent(f"{level}.{n}", level, next(texts) if len(group) > 1 else group[0].text, group)
-            for n, group in enumerate(groups)
-        ]
-
-    def final(self, text: str) -> str:
-        return self._steps("final", self.final_prompt, [text], self.options.words, self.budget.final_tokens)[0]
-
-    def _steps(self, phase: str, prompt: PromptTemplate, inputs: list[str], words: int, max_tokens: int) -> list[str]:
-        steps = [
-            Step(
-                key=result_key("summarize", self.model.name, prompt.sha256, self.language, words, max_tokens, text),
-                prompt=self._render(prompt, text, words),
-            )
-            for text in inputs
-        ]
+    def _run(self, phase: str, steps: list[Step], caps: list[int]) -> list[str]:
+        """Every step's reply, tidied; one batch shares the largest cap, each reply is judged by its own."""
         done = 0
 
         def on_done(count: int) -> None:
@@ -206,43 +224,170 @@ class _Run:
                 self.on_progress(phase, done, len(steps))
 
         cached = sum(self.results.get(step.key) is not None for step in steps)
-        outputs = run_steps(self.model, self.results, steps, self._options(max_tokens), on_done)
+        options = GenerationOptions(max_new_tokens=max(caps), batch_size=self.options.batch_size)
+        outputs = run_steps(self.model, self.results, steps, options, on_done)
         self.cached += cached
         self.generated += len(steps) - cached
-        return [tidy(text, truncated=self.tokens(text) >= max_tokens - 2) for text in outputs]
-
-    def _options(self, max_tokens: int) -> GenerationOptions:
-        return GenerationOptions(max_new_tokens=max_tokens, batch_size=self.options.batch_size)
+        return [tidy(text, truncated=self.model.count_tokens(text) >= cap - 2) for cap, text in zip(caps, outputs)]
 
 
-def group_by_budget(sizes: Sequence[int], budget: int) -> list[list[int]]:
-    """Consecutive groups of item indices whose sizes (plus separators) fit `budget`.
-
-    A group takes a second item even past the budget, so that every level shrinks; part summaries
-    are capped well below half the budget, so this happens only with runaway model output. A lone
-    last item stays a group of its own (it passes up unchanged).
-    """
-    groups: list[list[int]] = []
-    current: list[int] = []
-    used = 0
-    for index, size in enumerate(sizes):
-        if current and used + size + 2 > budget and len(current) >= 2:
-            groups.append(current)
-            current, used = [], 0
-        current.append(index)
-        used += size + 2
-    if current:
-        groups.append(current)
-    return groups
+_HEADING = re.compile(r"^\s*(?:#{1,6}\s+|\d+(?:\.\d+)*[.)]?\s+|第[一二三四五六七八九十百\d]+[章节部分]\s*)?(\S.{0,80}?)\s*$")
 
 
-def _parent(node_id: str, level: int, text: str, children: list[SummaryNode]) -> SummaryNode:
-    first, last = children[0], children[-1]
-    return SummaryNode(
-        node_id, level, text, first.start, last.end, first.page_start, last.page_end,
-        first.line_start, last.line_end, [child.id for child in children],
-    )
+def headings(text: str) -> list[str]:
+    """Lines that look like headings: Markdown '#' lines, or short lines standing alone between
+    blank lines without sentence-ending punctuation. They tell the opening step what the parts are."""
+    lines = text.splitlines()
+    found = []
+    for n, line in enumerate(lines):
+        alone = (n == 0 or not lines[n - 1].strip()) and (n + 1 >= len(lines) or not lines[n + 1].strip())
+        markdown = line.lstrip().startswith("#")
+        short = 0 < count_words(line) <= 10 and not line.rstrip().endswith((".", "。", "!", "?", ":", "：", ",", "，"))
+        match = _HEADING.match(line)
+        if match and (markdown or (alone and short)):
+            found.append(match.group(1).strip("#* "))
+    return list(dict.fromkeys(heading for heading in found if heading))
 
 
-def _joined(nodes: Sequence[SummaryNode]) -> str:
-    return _PART_SEPARATOR.join(node.text for node in nodes)
+def _beginning(text: str, model: Model) -> str:
+    """The document's first sentences, up to about `_OPENING_TOKENS` tokens."""
+    kept, used = [], 0
+    for sentence in sentences(text.strip()):
+        used += model.count_tokens(sentence)
+        if kept and used > _OPENING_TOKENS:
+            break
+        kept.append(sentence)
+    return "".join(kept).strip()
+
+
+@dataclass
+class _Checked:
+    """The summary's text after the checks, its paragraphs, and what the checks changed."""
+
+    text: str
+    paragraphs: list[str]
+    dropped: list[Dropped]
+    restored: int
+
+
+def _check(opening: str, drafts: Sequence[str], plan: Sequence[Part], facts: Sequence[Fact], source: SourceFacts,
+           options: SummaryOptions, language: str) -> _Checked:
+    """The checked summary: unsupported sentences out, left-out facts back in, length in range."""
+    joiner = "" if is_chinese(language) else " "
+    opening, dropped = drop_unsupported(opening, source)
+    paragraphs, restored = [], 0
+    for index, part in enumerate(plan):
+        text = ""
+        if options.style == "paragraph" and index < len(drafts):
+            text, removed = drop_unsupported(drafts[index], source)
+            dropped += removed
+        missing = [fact for fact in part.facts if not _states(text, fact)]
+        if len(missing) * 2 > len(part.facts):
+            text, missing = "", list(part.facts)  # a draft that lost most facts: the facts, in order
+        restored += len(missing) if options.style == "paragraph" else 0
+        paragraphs.append(_with_facts(text, missing, joiner, options.style))
+    paragraphs = _fit_length(paragraphs, plan, facts, opening, options, joiner)
+    # The opening and a paragraph, or two paragraphs, may state the same sentence.
+    text = tidy(_assemble(opening, paragraphs, options.style, joiner))
+    index, terms = SourceFacts(text), _terms(text)
+    for fact in facts:
+        fact.in_summary = covers(index, terms, fact)
+    return _Checked(text, paragraphs, dropped, restored)
+
+
+def _terms(text: str) -> frozenset[str]:
+    from longdoc.memory.lexical import tokenize
+
+    return frozenset(tokenize(text))
+
+
+def _states(text: str, fact: Fact) -> bool:
+    return bool(text) and covers(SourceFacts(text), _terms(text), fact)
+
+
+def _with_facts(text: str, facts: Sequence[Fact], joiner: str, style: Style) -> str:
+    """A paragraph with `facts` added after it as written (bullets: one line each)."""
+    if style == "bullets":
+        return "\n".join(line for line in [text, *(f"- {fact.shown}" for fact in facts if fact.shown)] if line)
+    return joiner.join(piece for piece in [text, *(_sentence(fact.shown) for fact in facts if fact.shown)] if piece)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text[-1:] in ".!?。！？" else text + ("。" if count_words(text) > len(text.split()) * 2 else ".")
+
+
+def _fit_length(paragraphs: list[str], plan: Sequence[Part], facts: Sequence[Fact], opening: str,
+                options: SummaryOptions, joiner: str) -> list[str]:
+    """Top a short summary up with the best facts not yet used; trim a long one from its weakest facts."""
+    words = lambda: count_words(opening) + sum(count_words(p) for p in paragraphs)  # noqa: E731
+    if words() < options.words * _TOO_SHORT:
+        spare = sorted((fact for fact in facts if not fact.selected), key=lambda fact: -fact.score)
+        for fact in spare:
+            if words() >= options.words * _TOO_SHORT:
+                break
+            part = next((n for n, p in enumerate(plan) if fact.chunk in p.chunks), None)
+            if part is None or any(_states(p, fact) for p in paragraphs):
+                continue
+            fact.selected = True
+            plan[part].facts.append(fact)
+            paragraphs[part] = _with_facts(paragraphs[part], [fact], joiner, options.style)
+    while words() > options.words * _TOO_LONG:
+        trimmed = _drop_weakest(paragraphs, plan, options.style)
+        if trimmed is None:
+            break
+        paragraphs = trimmed
+    return paragraphs
+
+
+def _drop_weakest(paragraphs: list[str], plan: Sequence[Part], style: Style) -> list[str] | None:
+    """The paragraphs less the one sentence (or bullet) that states the least important facts."""
+    best: tuple[float, int, int] | None = None
+    for n, (paragraph, part) in enumerate(zip(paragraphs, plan)):
+        pieces = _pieces(paragraph, style)
+        if len(pieces) < 2:
+            continue
+        for i, piece in enumerate(pieces):
+            value = max((fact.score for fact in part.facts if _states(piece, fact)), default=0.0)
+            if best is None or value < best[0]:
+                best = (value, n, i)
+    if best is None:
+        return None
+    _, n, i = best
+    pieces = _pieces(paragraphs[n], style)
+    del pieces[i]
+    return [*paragraphs[:n], ("\n" if style == "bullets" else "").join(pieces).strip(), *paragraphs[n + 1:]]
+
+
+def _pieces(paragraph: str, style: Style) -> list[str]:
+    return paragraph.splitlines() if style == "bullets" else [s for s in sentences(paragraph) if s.strip()]
+
+
+def _assemble(opening: str, paragraphs: Sequence[str], style: Style, joiner: str) -> str:
+    if style == "bullets":
+        lines = ([f"- {opening}"] if opening else []) + [line for p in paragraphs for line in p.splitlines() if line.strip()]
+        return "\n".join(lines)
+    body = [p for p in paragraphs if p]
+    if opening and body:
+        body[0] = joiner.join((opening, body[0]))
+    elif opening:
+        body = [opening]
+    return "\n\n".join(body)
+
+
+def _chunk_nodes(chunks: Sequence[Chunk], facts: Sequence[Fact]) -> list[SummaryNode]:
+    """Level 0: every chunk, its text standing for the facts chosen from it."""
+    return [
+        SummaryNode(f"0.{c.index}", 0, " ".join(f.text for f in facts if f.chunk == c.index and f.selected),
+                    c.start, c.end, c.page_start, c.page_end, c.line_start, c.line_end)
+        for c in chunks
+    ]
+
+
+def _part_nodes(chunks: Sequence[Chunk], plan: Sequence[Part], paragraphs: Sequence[str]) -> list[SummaryNode]:
+    nodes = []
+    for n, (part, paragraph) in enumerate(zip(plan, paragraphs)):
+        first, last = chunks[part.chunks[0]], chunks[part.chunks[-1]]
+        nodes.append(SummaryNode(f"1.{n}", 1, paragraph, first.start, last.end, first.page_start, last.page_end,
+                                 first.line_start, last.line_end, [f"0.{i}" for i in part.chunks]))
+    return nodes

@@ -1,0 +1,82 @@
+"""Key facts: candidate sentences, scoring, sharing the length out over the parts, and finding a
+fact again in a summary."""
+
+from __future__ import annotations
+
+from longdoc.memory.lexical import tokenize
+from longdoc.tasks.facts import Fact, covers, plan_parts, score_facts, sentence_facts
+from longdoc.tasks.grounding import SourceFacts
+
+BOILERPLATE = [
+    "The committee met as planned and reviewed the usual procedures.",
+    "All staff completed the mandatory annual refresher training on schedule.",
+    "Records were retained for the standard period under Section 4 of the policy.",
+]
+
+
+def _chunks(count: int) -> list[str]:
+    """Chunks of repeated boilerplate, each with one specific fact of its own in the middle."""
+    return [" ".join(BOILERPLATE + [f"A depot opened in Town{n} for {n * 91 + 7} dollars."] + BOILERPLATE) for n in range(count)]
+
+
+def _scored(texts: list[str]) -> list[Fact]:
+    facts = sentence_facts(list(enumerate(texts)))
+    score_facts(facts, texts)
+    return facts
+
+
+def test_candidates_are_the_sentences_and_list_items_not_headings_or_fragments() -> None:
+    text = "## 3. Water quality\n\nAll 1,204 samples met the standard. See below.\n- Lead pipes were replaced in Millbrook.\n|a|b|"
+    assert [fact.text for fact in sentence_facts([(0, text)])] == [
+        "All 1,204 samples met the standard.", "Lead pipes were replaced in Millbrook."]
+
+
+def test_chinese_sentences_are_candidates() -> None:
+    facts = sentence_facts([(0, "雾溪镇的茶叶经鹰嘴垭运出山。好。骡帮每年往返四十余次。")])
+    assert [fact.text for fact in facts] == ["雾溪镇的茶叶经鹰嘴垭运出山。", "骡帮每年往返四十余次。"]
+
+
+def test_specific_novel_facts_outscore_boilerplate_repeated_across_the_document() -> None:
+    facts = _scored(_chunks(6))
+    specific = [fact for fact in facts if fact.text.startswith("A depot")]
+    routine = [fact for fact in facts if not fact.text.startswith("A depot")]
+    assert len(specific) == 6 and max(f.score for f in routine) < min(f.score for f in specific)
+
+
+def test_every_part_gets_its_share_and_no_fact_twice() -> None:
+    texts = _chunks(12)
+    texts = [text + f" The depot in Town{n} opened for {n * 91 + 7} dollars, the board said." for n, text in enumerate(texts)]
+    facts = _scored(texts)
+    plan = plan_parts(facts, [100] * 12, words=90, parts=3)
+    assert [(part.chunks.start, part.chunks.stop) for part in plan] == [(0, 4), (4, 8), (8, 12)]
+    assert all(2 <= len(part.facts) <= 4 for part in plan)  # about 30 words each, no part left out
+    chosen = [fact.chunk for part in plan for fact in part.facts]
+    assert len(chosen) == len(set(chosen))  # a fact and its rewording are never both chosen
+    assert not any(fact.text in BOILERPLATE for part in plan for fact in part.facts)
+    assert all(part.facts == sorted(part.facts, key=lambda f: (f.chunk, f.rank)) for part in plan)
+
+
+def test_a_part_dense_with_facts_gets_more_of_the_length() -> None:
+    texts = _chunks(8)
+    texts[:4] = [text + f" Plant {n} in Port{n} shipped {n * 13 + 5} tonnes to Harbour{n}." for n, text in enumerate(texts[:4])]
+    first, second = plan_parts(_scored(texts), [100] * 8, words=100, parts=2)
+    assert first.words > second.words
+
+
+def test_a_long_fact_is_not_passed_over_for_boilerplate_that_fits() -> None:
+    texts = _chunks(2)
+    texts[0] += " In March the board agreed to buy the Harrow Bend water works from the county for 4.2 million dollars after long talks."
+    chosen = [fact.text for part in plan_parts(_scored(texts), [100, 100], words=30, parts=1) for fact in part.facts]
+    assert not any(text in BOILERPLATE for text in chosen)
+
+
+def test_covers_needs_the_figures_and_names_of_a_fact() -> None:
+    fact = Fact("A new depot opened in Arden at a cost of 37,000 dollars.", 0, 0)
+    fact.terms = frozenset(tokenize(fact.text))
+
+    def said(summary: str) -> bool:
+        return covers(SourceFacts(summary), frozenset(tokenize(summary)), fact)
+
+    assert said("The board opened a depot in Arden, which cost 37000 dollars.")
+    assert not said("The board opened a depot in Arden.")
+    assert not said("A new depot opened at a cost of 37,000 dollars in Bexley.")
