@@ -258,7 +258,7 @@ class Case:
     """One document to summarize, with what its summary is scored against."""
 
     id: str
-    task: str  # "planted" or "gov"
+    task: str  # "planted", "gov" or "long"
     text: str
     lang: str | None = None  # --lang for the CLI; None: the document's own language
     numbers_only: bool = False  # summary in another language: only numbers can be checked
@@ -296,6 +296,13 @@ def gov_cases(limit: int) -> list[Case]:
     return cases
 
 
+def long_cases() -> list[Case]:
+    """samples/lighthouse.txt: a ~24K-token chronicle, for the time a long document takes (and a
+    summary of narrative text, checked for unsupported figures and names)."""
+    text = (ROOT / "samples" / "lighthouse.txt").read_text(encoding="utf-8")
+    return [Case("long-lighthouse", "long", text, info={"doc_tokens": count_tokens(text)})]
+
+
 def score(case: Case, summary: str) -> Row:
     """Every metric of `case` for one summary."""
     row: Row = {"words": word_count(summary), "unsupported": unsupported(summary, case.text)}
@@ -313,15 +320,19 @@ def score(case: Case, summary: str) -> Row:
 CLI_CODE = 'import sys; from longdoc.cli import main; sys.argv[0]="longdoc"; main()'
 # --dry-run: answers like `summarize --format json` with the document's first --length words, and
 # says which longdoc package it would have run, so the variant plumbing is checked too.
-FAKE_CLI_CODE = f"""
-import json, sys
+FAKE_CLI_CODE = """
+import json, re, sys
 import longdoc
-sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
-from summary_facts import lead
 args = sys.argv[1:]
 text = open(args[1], encoding="utf-8").read()
-summary = lead(text, int(args[args.index("--length") + 1]))
-print(json.dumps({{"source": args[1], "model": "dry-run", "summary": summary, "longdoc": longdoc.__file__, "argv": args}}))
+words, seen, end = int(args[args.index("--length") + 1]), 0.0, len(text)
+for unit in re.finditer(r"[\\u3400-\\u9fff]|[A-Za-z0-9]+(?:[.,'’-][A-Za-z0-9]+)*", text):
+    seen += 1 / 1.5 if len(unit.group(0)) == 1 and "\\u3400" <= unit.group(0) <= "\\u9fff" else 1
+    if seen >= words:
+        end = unit.end()
+        break
+summary = text[:end].strip()
+print(json.dumps({"source": args[1], "model": "dry-run", "summary": summary, "longdoc": longdoc.__file__, "argv": args}))
 """
 
 
@@ -626,6 +637,23 @@ def gov_table(rows: list[Row], model: str, variants: list[str]) -> list[str]:
     return _table(header, body + [means]) + [""]
 
 
+def long_table(rows: list[Row], model: str, variants: list[str]) -> list[str]:
+    """The long-document timing cases: seconds, words and unsupported items per variant."""
+    cases = _case_ids(rows, "long")
+    if not cases:
+        return []
+    index = _index(rows)
+
+    def cells(row: Row | None) -> list[str]:
+        status = _status(row)
+        if status or row is None:
+            return [status or "-", "", ""]
+        return [f"{row['seconds']:.0f}", str(row["words"]), str(len(row["unsupported"]))]
+
+    header = ["case"] + [f"{v} {col}" for v in variants for col in ("s", "words", "unsup")]
+    return _table(header, [[case] + [c for v in variants for c in cells(index.get((v, model, case)))] for case in cases]) + [""]
+
+
 def time_ratio(rows: list[Row], model: str, variants: list[str]) -> str | None:
     """Total seconds of new over main (else the first two variants), on the cases both finished."""
     if len(variants) < 2:
@@ -664,6 +692,7 @@ def summary_tables(payload: Row) -> str:
         lines += [f"## {model}", ""]
         lines += planted_table(rows, model, variants)
         lines += gov_table(rows, model, variants)
+        lines += long_table(rows, model, variants)
         ratio = time_ratio(rows, model, variants)
         lines += [ratio, ""] if ratio else []
     return "\n".join(lines)
@@ -700,11 +729,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build_cases(args: argparse.Namespace) -> list[Case]:
-    unknown = set(args.tasks) - {"planted", "gov"}
+    unknown = set(args.tasks) - {"planted", "gov", "long"}
     if unknown:
         raise SystemExit(f"--task: unknown {', '.join(sorted(unknown))} (planted, gov)")
     cases = planted_cases(args.sizes, args.langs, args.seeds) if "planted" in args.tasks else []
-    return cases + (gov_cases(args.gov_limit) if "gov" in args.tasks else [])
+    cases += gov_cases(args.gov_limit) if "gov" in args.tasks else []
+    return cases + (long_cases() if "long" in args.tasks else [])
 
 
 def _log(message: str) -> None:

@@ -267,7 +267,7 @@ def test_dry_run_runs_every_variant_in_its_own_directory_and_resumes(tmp_path: P
     run = rows[("new", "planted-8-zh:en-s1")]
     assert Path(run["cli"]["longdoc"]).resolve().parent.parent == ROOT
     assert run["cli"]["argv"][-4:] == ["--lang", "en", "--model", "qwen2.5-1.5b"]
-    assert run["words"] == 40 and run["facts"] == 8
+    assert abs(run["words"] - 40) <= 1 and run["facts"] == 8  # Chinese characters count 1/1.5 word each
     assert (out / "summary_facts.md").read_text(encoding="utf-8").count("planted-8-en-s1") == 1
     main([*argv, "--resume"])
     assert len(json.loads((out / "summary_facts.json").read_text(encoding="utf-8"))["cases"]) == len(rows)
