@@ -184,6 +184,13 @@ def test_summarize_prints_the_summary_and_json_gives_the_tree(tmp_path: Path, mo
     leaves = payload["levels"][0]
     assert leaves[0]["line_start"] == 1 and leaves[-1]["line_end"] == LEDGER.rstrip().count("\n") + 1
     assert all(node["location"].startswith("line") for node in leaves)
+    # Every chunk reports its key points and whether the summary states them.
+    assert [row["location"] for row in payload["coverage"]] == [node["location"] for node in leaves]
+    assert any(row["covered"] for row in payload["coverage"])
+    for row in payload["coverage"]:
+        assert row["key_points"] and all(point["in_summary"] in (True, False) for point in row["key_points"])
+        assert row["covered"] == any(point["chosen"] and point["in_summary"] for point in row["key_points"])
+    assert payload["checks"]["facts_chosen"] >= payload["checks"]["facts_in_summary"] > 0
 
 
 def test_summarize_reads_stdin_and_writes_markdown(monkeypatch: pytest.MonkeyPatch, model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ import pytest
 from longdoc.document import Document, Page
 from longdoc.tasks.language import count_words
 from longdoc.tasks.results import ResultCache
-from longdoc.tasks.summarize import SummaryOptions, summarize
+from longdoc.tasks.summarize import SummaryOptions, headings, summarize
 
 TOWNS = ["Arden", "Bexley", "Corby", "Dunmore", "Elgin", "Fenwick", "Garth", "Holt", "Irvine", "Jarrow", "Keswick", "Lydd"]
 ROUTINE = "The committee met as planned and reviewed the usual procedures for the quarter."
@@ -212,3 +212,8 @@ def test_a_chinese_document_summarized_in_english_gets_translations_never_chines
     assert not re.search(r"[\u4e00-\u9fff]", result.text)
     assert "250 million yuan" in result.text and "550 million yuan" in result.text  # 2.5亿 and 5.5亿, never "billion"
     assert not any("亿" in prompt.rsplit("[user]\n", 1)[-1] for prompt in sent if "translat" in prompt.lower())
+
+
+def test_headings_are_markdown_lines_and_short_lines_standing_alone() -> None:
+    text = "# Annual Report 2025\n\nThe year went well.\n\nCapital Projects\n\nWe built a main.\n## 3. Finance\nIncome rose.\n\n第二章 茶路\n\n茶叶经鹰嘴垭运出山。"
+    assert headings(text) == ["Annual Report 2025", "Capital Projects", "Finance", "茶路"]

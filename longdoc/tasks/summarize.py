@@ -125,7 +125,8 @@ def summarize(
 ) -> Summary:
     """Summarize `document` through `model`, reusing any steps `results` already holds."""
     started = time.perf_counter()
-    language = language_name(detect_language(document.text) if options.language == "auto" else options.language)
+    own_language = language_name(detect_language(document.text))
+    language = own_language if options.language == "auto" else language_name(options.language)
     chunks = chunk_document(document, ChunkConfig(size=options.chunk_tokens, overlap=0))
     if not chunks:
         raise ModelError(f"{document.source} has no text to summarize")
@@ -134,20 +135,23 @@ def summarize(
     plan = plan_parts(facts, [chunk.tokens for chunk in chunks], _fact_words(options), _paragraphs(options, len(chunks)))
     source = SourceFacts(document.text)
     run = _Run(model, results, options, language, on_progress)
-    own_language = language_name(detect_language(document.text))
     translate_from = None if own_language == language else own_language
-    for fact in facts if translate_from else []:
-        fact.rendered = ""  # until translated: a sentence in the document's language cannot stand in the summary
     opening, drafts = run.write(document, plan, translate_from)
-    for fact in facts:
-        if fact.rendered:  # a translation that invents a figure or a name cannot stand for the fact
-            fact.rendered = drop_unsupported(fact.rendered, source)[0]
+    if translate_from:
+        _keep_faithful_translations(facts, source)
     checked = _check(opening, drafts, plan, facts, source, options, language)
     levels = [_chunk_nodes(chunks, facts), _part_nodes(chunks, plan, checked.paragraphs)]
     summary = Summary(checked.text, language, model.name, levels, len(chunks), facts, checked.dropped, checked.restored,
                       run.generated, run.cached)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _keep_faithful_translations(facts: Sequence[Fact], source: SourceFacts) -> None:
+    """A fact in another language than the document's stands in the summary only as a translation,
+    and only as far as that translation invents no figure or name."""
+    for fact in facts:
+        fact.rendered = drop_unsupported(fact.rendered or "", source)[0]
 
 
 def _paragraphs(options: SummaryOptions, chunks: int) -> int:
@@ -231,7 +235,8 @@ class _Run:
         return [tidy(text, truncated=self.model.count_tokens(text) >= cap - 2) for cap, text in zip(caps, outputs)]
 
 
-_HEADING = re.compile(r"^\s*(?:#{1,6}\s+|\d+(?:\.\d+)*[.)]?\s+|第[一二三四五六七八九十百\d]+[章节部分]\s*)?(\S.{0,80}?)\s*$")
+# A heading line: Markdown hashes, then a section number ("3.", "2.1", "第二章"), then the title.
+_HEADING = re.compile(r"^\s*(?:#{1,6}\s+)?(?:\d+(?:\.\d+)*[.)]?\s+|第[一二三四五六七八九十百\d]+[章节部分]\s*)?(\S.{0,80}?)\s*$")
 
 
 def headings(text: str) -> list[str]:
