@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from longdoc.memory.lexical import tokenize
 from longdoc.tasks.cleanup import sentences
 from longdoc.tasks.grounding import SourceFacts, figures, names
-from longdoc.tasks.language import count_words
+from longdoc.tasks.language import HAN, count_words
 
+_HAN = re.compile(f"[{HAN}]")
 _BULLET = re.compile(r"^\s*(?:[-*•·]|\d+[.)、]|[（(]\d+[)）])\s+")
 # Below these a line is a heading or a fragment, not a fact; above, a table or a run-on list.
 _MIN_WORDS, _MIN_CJK = 5, 8
@@ -70,8 +71,7 @@ class Fact:
 
 
 def _is_fact(text: str) -> bool:
-    cjk = len(re.findall(r"[\u3400-\u9fff]", text))
-    return cjk >= _MIN_CJK or len(text.split()) >= _MIN_WORDS
+    return len(_HAN.findall(text)) >= _MIN_CJK or len(text.split()) >= _MIN_WORDS
 
 
 def sentence_facts(chunks: Sequence[tuple[int, str]]) -> list[Fact]:
@@ -85,7 +85,8 @@ def sentence_facts(chunks: Sequence[tuple[int, str]]) -> list[Fact]:
 
 
 def score_facts(facts: Sequence[Fact], texts: Sequence[str]) -> None:
-    """Give every fact its score in [0, 1] against the document's chunk `texts`.
+    """Give every fact its score (about 0 to 1.3; higher is more worth keeping) against the
+    document's chunk `texts`:
 
     - novel: the share of its word pairs found nowhere else in the document; boilerplate repeats
       its phrasing from section to section ("records were retained for the standard period");

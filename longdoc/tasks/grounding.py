@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 
 from longdoc.tasks.cleanup import sentences
+from longdoc.tasks.language import HAN, detect_language
 
 _SCALES = {
     "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12, "bn": 1e9,
@@ -47,7 +48,7 @@ _NUMBER_WORDS = {
 _SPELLED = max(value for value in _NUMBER_WORDS.values())
 _CAPITALISED = re.compile(r"(?<![A-Za-z0-9'’])[A-Z][A-Za-z]*(?:['’][A-Za-z]+)?")
 _WORD = re.compile(r"[A-Za-z]+")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CJK = re.compile(f"[{HAN}]")
 # Where a sentence or list item really starts: after bullets, numbering, quotes and brackets.
 _LEAD = re.compile(r"^[\s\-*•·#>\"'“‘(\[]*(?:\d+[.)]\s+)?[\s\"'“‘(\[]*")
 
@@ -113,7 +114,7 @@ class SourceFacts:
         lowered = source.lower()
         self.words = set(_WORD.findall(lowered))
         self.spelled = {value for word, value in _NUMBER_WORDS.items() if word in self.words or (_CJK.match(word) and word in source)}
-        self.chinese = len(_CJK.findall(source[:20000])) * 5 >= max(1, len(re.findall(r"[^\W\d_]", source[:20000])))
+        self.chinese = detect_language(source) == "zh"
 
     def supports_figure(self, figure: Figure) -> bool:
         # A figure with a scale word must have that value: "4.8亿" is not "4.8 billion".

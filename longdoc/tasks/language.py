@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Han ideographs: the CJK blocks Chinese uses
-_CJK = re.compile(f"[{_HAN}]")
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Han ideographs: the CJK blocks Chinese uses, for character classes
+_CJK = re.compile(f"[{HAN}]")
 _LETTER = re.compile(r"[^\W\d_]")
 
 # Codes users type -> the name a prompt gives the model. Anything else is passed through as typed
@@ -49,7 +49,7 @@ def is_chinese(code: str) -> bool:
     return code.strip().lower().startswith("zh") or "chinese" in code.lower()
 
 
-_WORDLIKE = re.compile(rf"[{_HAN}]|[^\W_{_HAN}]+(?:['’.,-][^\W_{_HAN}]+)*")
+_WORDLIKE = re.compile(rf"[{HAN}]|[^\W_{HAN}]+(?:['’.,-][^\W_{HAN}]+)*")
 
 
 # Chinese is written without spaces; a word segmenter finds about one word per 1.5 characters,
