@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from longdoc.engine.inventory import DeviceStatus, PresetStatus
     from longdoc.memory.index import DocumentMemory, Hit
     from longdoc.tasks.ask import Answer
+    from longdoc.tasks.facts import Fact
     from longdoc.tasks.summarize import Summary
     from longdoc.tasks.translate import TranslatedParagraph
 
@@ -129,10 +130,13 @@ def summary_text(document: Document, result: Summary, fmt: str) -> str:
 def _coverage(document: Document, result: Summary) -> list[dict[str, object]]:
     """Per chunk: where it is, its key points (the facts chosen from it, else its best three
     candidates), and whether each survived into the summary."""
+    by_chunk: dict[int, list[Fact]] = {}
+    for fact in sorted(result.facts, key=lambda fact: -fact.score):
+        by_chunk.setdefault(fact.chunk, []).append(fact)
     rows = []
     for node in result.levels[0] if result.levels else []:
         index = int(node.id.split(".")[1])
-        own = sorted((fact for fact in result.facts if fact.chunk == index), key=lambda fact: -fact.score)
+        own = by_chunk.get(index, [])
         points = [fact for fact in own if fact.selected] or own[:3]
         rows.append({
             "chunk": index,
