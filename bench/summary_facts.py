@@ -724,6 +724,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--length", type=int, default=250, help="--length for the CLI, and the lead baseline's words")
     parser.add_argument("--case-timeout", type=float, default=None, help="seconds before a case is killed")
     parser.add_argument("--resume", action="store_true", help="keep DIR's results and skip the cases already there")
+    parser.add_argument("--run", type=_names, default=[],
+                        help="run only these variants of --code this time (the others stay in the tables)")
     parser.add_argument("--dry-run", action="store_true", help="a fake summarizer (first words) instead of the CLI")
     return parser.parse_args(argv)
 
@@ -774,7 +776,7 @@ def main(argv: list[str] | None = None) -> None:
         for model in args.models:
             for case in cases:
                 for variant in variants:
-                    if (variant.name, model, case.id) in done:
+                    if (variant.name, model, case.id) in done or (args.run and variant.name not in args.run):
                         continue
                     row = run_case(case, variant, model, settings)
                     payload["cases"].append(row)

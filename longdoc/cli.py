@@ -42,7 +42,8 @@ EncodingOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 EmbedderOpt = Annotated[
-    Optional[Path], typer.Option("--embedder", help="A local sentence-transformers model directory.")
+    Optional[str],
+    typer.Option("--embedder", help="e5 (multilingual, the default), minilm (English), or a local sentence-transformers directory."),
 ]
 RebuildOpt = Annotated[bool, typer.Option("--rebuild", help="Ignore the cached index and build it again.")]
 
@@ -467,10 +468,13 @@ def _home() -> Path:
     return default_home()
 
 
-def _embedder(path: Path | None):  # type: ignore[no-untyped-def]
-    from longdoc.memory.embedder import SentenceTransformerEmbedder
+def _embedder(spec: str | None):  # type: ignore[no-untyped-def]
+    from longdoc.memory.choice import open_embedder
 
-    return SentenceTransformerEmbedder(path)
+    embedder, warning = open_embedder(spec)
+    if warning:
+        warn(warning)
+    return embedder
 
 
 def _open_memory(document: Document, embedder, rebuild: bool):  # type: ignore[no-untyped-def]

@@ -80,3 +80,10 @@ def test_covers_needs_the_figures_and_names_of_a_fact() -> None:
     assert said("The board opened a depot in Arden, which cost 37000 dollars.")
     assert not said("The board opened a depot in Arden.")
     assert not said("A new depot opened at a cost of 37,000 dollars in Bexley.")
+
+
+def test_a_late_part_is_not_left_out_for_being_late() -> None:
+    """Regression: the lead bonus once pushed the facts of a document's last part under the weak
+    floor, so a part as rich as the first got nothing."""
+    plan = plan_parts(_scored(_chunks(16)), [100] * 16, words=120, parts=4)
+    assert all(part.facts for part in plan)

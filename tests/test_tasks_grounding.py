@@ -61,3 +61,15 @@ def test_drop_unsupported_removes_only_the_sentences_with_inventions() -> None:
     text, dropped = drop_unsupported("Revenue was 48.2 million. Profit was 9 million. Tulsa grew.", SourceFacts(SOURCE))
     assert text == "Revenue was 48.2 million. Tulsa grew."
     assert [(d.sentence, d.unsupported) for d in dropped] == [("Profit was 9 million.", ["9 million"])]
+
+
+def test_chinese_company_and_place_names_must_be_in_the_source() -> None:
+    source = SourceFacts("曜华物流股份有限公司就供货合同提起的诉讼已经和解。公司与泓川零售连锁有限公司签订了合同。兰皋市仓库投入使用。")
+    assert unsupported("华华物流股份有限公司支付了和解金。", source) == ["华华物流股份有限公司"]  # one character changed
+    assert unsupported("集团同泓川零售连锁有限公司签约，兰皋市仓库启用。", source) == []  # a joining character is no part of a name
+
+
+def test_a_sentence_left_untranslated_is_dropped_from_a_summary_in_another_language() -> None:
+    source = SourceFacts("兰皋市仓库投入使用后，订单准时交付率提高到82.9%。")
+    text, dropped = drop_unsupported("The warehouse opened. The兰皋市仓库 raised on-time delivery to 82.9%.", source, keep_chinese=False)
+    assert text == "The warehouse opened." and dropped[0].unsupported == ["兰皋市仓库"]

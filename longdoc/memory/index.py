@@ -14,7 +14,7 @@ from longdoc.chunking import Chunk, ChunkConfig, chunk_document
 from longdoc.console import warn
 from longdoc.document import Document
 from longdoc.errors import ModelError
-from longdoc.memory.embedder import Embedder
+from longdoc.memory.embedder import Embedder, embed_query
 from longdoc.memory.lexical import BM25
 from longdoc.memory.store import MemoryStore, StoredMemory, cache_key
 
@@ -27,6 +27,9 @@ RRF_K = 60
 # Chunks embedded between checkpoints of an index build: ~10 s of work on a 2-core CPU, so Ctrl-C
 # loses little, while the checkpoint writes (a few MB at most) stay negligible.
 CHECKPOINT_CHUNKS = 256
+
+# How much BM25's z-score counts beside the dense one in hybrid search.
+LEXICAL_WEIGHT = 1.0
 
 Method = Literal["hybrid", "dense", "lexical"]
 IndexProgress = Callable[[int, int], None]
@@ -71,7 +74,7 @@ class DocumentMemory:
             raise ValueError("the query is empty")
         if k < 1 or not self.chunks:
             return []
-        query_vector = self.embedder.embed([query])  # (1, dim)
+        query_vector = embed_query(self.embedder, query)  # (1, dim)
         lexical = self._lexical.scores(query)  # (n_chunks,)
         depth = min(POOL_DEPTH, len(self.chunks))
         dense_scores, dense_ids = self._dense.search(query_vector, depth)  # (1, depth) each
@@ -105,7 +108,7 @@ class DocumentMemory:
         dense_std = float(np.sqrt(max(float(query @ covariance @ query), 0.0)))
         dense = _standardise(self.vectors[pool] @ query, dense_mean, dense_std)  # (len(pool),)
         lexical_z = _standardise(lexical[pool], float(lexical.mean()), float(lexical.std()))  # (len(pool),)
-        return {i: float(d + w) for i, d, w in zip(pool, dense, lexical_z)}
+        return {i: float(d + LEXICAL_WEIGHT * w) for i, d, w in zip(pool, dense, lexical_z)}
 
 
 def reciprocal_rank_fusion(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:

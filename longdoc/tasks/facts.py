@@ -52,7 +52,8 @@ class Fact:
     text: str
     chunk: int  # index of the chunk it is in
     rank: int  # its place among the chunk's candidate sentences
-    score: float = 0.0
+    score: float = 0.0  # how much it is worth keeping: its strength and a bonus near the start
+    strength: float = 0.0  # what it says, wherever it stands: weak facts are routine ones
     selected: bool = False  # chosen for the summary
     in_summary: bool = False  # still stated by the finished summary
     # The fact in the summary's language where that is not the document's ("" if no faithful
@@ -110,7 +111,8 @@ def score_facts(facts: Sequence[Fact], texts: Sequence[str]) -> None:
         idf = [math.log((len(texts) + 1) / max(df[term], 1)) for term in fact.terms]
         rare = sum(idf) / len(idf) / ceiling if idf else 0.0
         lead = max(0.0, 1 - before[fact.chunk] / _LEAD_CHARS)
-        fact.score = 0.45 * novel + 0.35 * specific + 0.2 * rare + 0.3 * lead
+        fact.strength = 0.45 * novel + 0.35 * specific + 0.2 * rare
+        fact.score = fact.strength + 0.3 * lead
 
 
 def _pairs(terms: Sequence[str]) -> list[tuple[str, str]]:
@@ -142,7 +144,7 @@ def plan_parts(facts: Sequence[Fact], chunk_tokens: Sequence[int], words: int, p
     """Cut the chunks into `parts` runs of similar length and choose each run's facts for `words` words."""
     runs = _runs(chunk_tokens, parts)
     floor = weak_below(facts, words)
-    strong = [fact for fact in facts if fact.score >= floor]
+    strong = [fact for fact in facts if fact.strength >= floor]
     by_run = [[fact for fact in strong if fact.chunk in run] for run in runs]
     plan = [Part(run, round(words * share)) for run, share in zip(runs, _shares(by_run))]
     chosen: list[Fact] = []
@@ -163,14 +165,15 @@ def plan_parts(facts: Sequence[Fact], chunk_tokens: Sequence[int], words: int, p
 
 
 def weak_below(facts: Sequence[Fact], words: int) -> float:
-    """The score under which a fact is weak (routine): 0.6 of the mean of the best facts that
-    `words` words could hold. Weak facts are used only to bring a summary up to its length."""
+    """The strength under which a fact is weak (routine): 0.7 of the mean of the strongest facts
+    that `words` words could hold. Weak facts are used only to bring a summary up to its length.
+    Strength leaves position out, so a late part's facts are never weak for being late."""
     if not facts:
         return 0.0
     lengths = sorted(fact.words for fact in facts)
     room = max(3, round(words / max(1, lengths[len(lengths) // 2])))
-    best = sorted((fact.score for fact in facts), reverse=True)[:room]
-    return 0.6 * sum(best) / len(best)
+    best = sorted((fact.strength for fact in facts), reverse=True)[:room]
+    return 0.7 * sum(best) / len(best)
 
 
 def _runs(chunk_tokens: Sequence[int], parts: int) -> list[range]:

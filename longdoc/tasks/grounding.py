@@ -32,7 +32,7 @@ _SCALES = {
 # Not preceded by a Latin letter or a digit, so "COVID19" or "A4" are not read as figures (a
 # Chinese character may come right before a number: "营收4.8亿元").
 _NUMBER = re.compile(
-    r"(?<![A-Za-z0-9.,])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?:\s?(thousand|million|billion|trillion|bn)\b|(万亿|十万|百万|千万|万|亿|千))?",
+    r"(?<![A-Za-z0-9.,])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?:\s?(thousand|million|billion|trillion|bn)(?![A-Za-z])|(万亿|十万|百万|千万|万|亿|千))?",
     re.I,
 )
 _MONEY = re.compile(r"[$€£¥￥]\s*$")
@@ -49,6 +49,13 @@ _SPELLED = max(value for value in _NUMBER_WORDS.values())
 _CAPITALISED = re.compile(r"(?<![A-Za-z0-9'’])[A-Z][A-Za-z]*(?:['’][A-Za-z]+)?")
 _WORD = re.compile(r"[A-Za-z]+")
 _CJK = re.compile(f"[{HAN}]")
+# A Chinese proper name: up to 8 characters, then what kind of body or place it names.
+_CHINESE_NAME = re.compile(
+    f"([{HAN}]{{1,8}}?)(股份有限公司|有限责任公司|有限公司|集团|公司|银行|大学|学院|医院|研究院|研究所|委员会|市|县|镇|乡|村)"
+)
+_UNTRANSLATED = re.compile(f"[{HAN}]{{2,}}")
+# Characters that join words rather than belong to a name.
+_JOINER = re.compile("[与同和及跟向由对在为被把将从、的了是其该各本]")
 # Where a sentence or list item really starts: after bullets, numbering, quotes and brackets.
 _LEAD = re.compile(r"^[\s\-*•·#>\"'“‘(\[]*(?:\d+[.)]\s+)?[\s\"'“‘(\[]*")
 
@@ -115,6 +122,7 @@ class SourceFacts:
         self.words = set(_WORD.findall(lowered))
         self.spelled = {value for word, value in _NUMBER_WORDS.items() if word in self.words or (_CJK.match(word) and word in source)}
         self.chinese = detect_language(source) == "zh"
+        self.text = source
 
     def supports_figure(self, figure: Figure) -> bool:
         # A figure with a scale word must have that value: "4.8亿" is not "4.8 billion".
@@ -135,17 +143,26 @@ class SourceFacts:
         return base in self.words
 
 
-def unsupported(text: str, source: SourceFacts, figures_from: SourceFacts | None = None) -> list[str]:
-    """The numbers and names of `text` that `source` does not contain, as written in `text`.
-
-    `figures_from` checks the numbers against a narrower text (the chunk a fact was read from)."""
-    numbers = figures_from or source
-    missing = [match.group(0) for match in _NUMBER.finditer(text)
-               if not numbers.supports_figure(figures(match.group(0))[0])]
+def unsupported(text: str, source: SourceFacts) -> list[str]:
+    """The numbers and names of `text` that `source` does not contain, as written in `text`."""
+    missing = [match.group(0) for match in _NUMBER.finditer(text) if not source.supports_figure(figures(match.group(0))[0])]
     # Latin names can be checked where the source is not Chinese, or the text copies them into Chinese.
     if not source.chinese or _CJK.search(text):
         missing += [word for word in names(text) if not source.supports_name(word)]
+    if source.chinese:
+        missing += [name for name in chinese_names(text) if name not in source.text]
     return missing
+
+
+def chinese_names(text: str) -> list[str]:
+    """Names of companies, institutions and places in Chinese text: the characters before a word
+    such as 有限公司, 集团, 大学 or 市, cut after any joining character (与, 和, 的, ...)."""
+    found = []
+    for match in _CHINESE_NAME.finditer(text):
+        name = _JOINER.split(match.group(1))[-1]
+        if len(name) >= 2:
+            found.append(name + match.group(2))
+    return found
 
 
 def names(text: str) -> list[str]:
@@ -169,11 +186,12 @@ class Dropped:
     unsupported: list[str]
 
 
-def drop_unsupported(text: str, source: SourceFacts) -> tuple[str, list[Dropped]]:
-    """`text` without the sentences that carry a number or name the source does not have."""
+def drop_unsupported(text: str, source: SourceFacts, keep_chinese: bool = True) -> tuple[str, list[Dropped]]:
+    """`text` without the sentences that carry a number or name the source does not have; with
+    `keep_chinese` False also those left partly untranslated (two Chinese characters in a row)."""
     kept, dropped = [], []
     for sentence in sentences(text):
-        missing = unsupported(sentence, source)
+        missing = unsupported(sentence, source) + ([] if keep_chinese else _UNTRANSLATED.findall(sentence))
         if missing:
             dropped.append(Dropped(sentence.strip(), missing))
         else:

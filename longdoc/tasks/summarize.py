@@ -58,8 +58,9 @@ _WRITTEN_SHARE = 0.8
 # The beginning of the document shown to the opening-sentence step (title, date, author).
 _OPENING_TOKENS = 300
 _MAX_HEADINGS = 30
-# A summary longer than the asked length by this factor is trimmed, shorter is topped up.
-_TOO_LONG, _TOO_SHORT = 1.15, 0.85
+# A summary longer than the asked length by this factor is trimmed, shorter is topped up (with the
+# best facts left, which in a document with little to say are routine ones: only just enough).
+_TOO_LONG, _TOO_SHORT = 1.15, 0.8
 
 
 @dataclass(frozen=True)
@@ -284,7 +285,7 @@ def _check(opening: str, drafts: Sequence[str], plan: Sequence[Part], facts: Seq
     for index, part in enumerate(plan):
         text = ""
         if options.style == "paragraph" and index < len(drafts):
-            text, removed = drop_unsupported(drafts[index], source)
+            text, removed = drop_unsupported(drafts[index], source, keep_chinese=is_chinese(language))
             dropped += removed
         missing = [fact for fact in part.facts if not _states(text, fact)]
         if len(missing) * 2 > len(part.facts):

@@ -1,0 +1,151 @@
+"""Which embedder finds the passage that holds the answer: recall@k per embedder, English and Chinese.
+
+    python bench/embedders.py [--embedders minilm,e5,use] [--limit 0] [--json-out FILE]
+
+Every embedder searches the same chunks (200 cl100k tokens, 30 overlapping, as `longdoc index`
+cuts them), dense only and hybrid (dense + BM25, z-score fusion, as `longdoc search` ranks):
+
+  english  leval natural_question dev: the 7 Wikipedia pages (HTML read as `longdoc ask page.html`
+           would), 35 questions; a chunk holds the answer when it contains a reference answer
+  chinese  cmrc2018 dev100: the 100 articles joined into one ~100K-character document, every
+           question of every article (368); a chunk holds the answer when it contains the span
+
+recall@k: the share of questions with an answer-holding chunk among the top k. Also the seconds
+to embed the chunks (chunks/s) and one query, on this machine (name it beside the figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from longdoc.chunking import ChunkConfig, chunk_document  # noqa: E402
+from longdoc.document import Document, Page  # noqa: E402
+from longdoc.ingest.html import html_to_text  # noqa: E402
+from longdoc.memory import index as index_module  # noqa: E402
+from longdoc.memory.index import DocumentMemory  # noqa: E402
+
+EVAL = ROOT.parent / "shared" / "eval"
+KS = (1, 3, 8)
+
+
+@dataclass(frozen=True)
+class Question:
+    document: int  # index into the task's documents
+    text: str
+    answers: tuple[str, ...]
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text.lower()).strip()
+
+
+def english() -> tuple[list[Document], list[Question]]:
+    documents, questions = [], []
+    with open(EVAL / "leval" / "natural_question.dev.jsonl", encoding="utf-8") as file:
+        for n, line in enumerate(file):
+            row = json.loads(line)
+            documents.append(Document(source=f"nq{n}", pages=(Page(1, html_to_text(row["input"])),)))
+            questions += [Question(n, q, (a,) if isinstance(a, str) else tuple(a)) for q, a in zip(row["instructions"], row["outputs"])]
+    return documents, questions
+
+
+def chinese() -> tuple[list[Document], list[Question]]:
+    data = json.loads((EVAL / "cmrc2018" / "dev100.json").read_text(encoding="utf-8"))["data"]
+    contexts, questions = [], []
+    for article in data:
+        for paragraph in article["paragraphs"]:
+            contexts.append(paragraph["context"])
+            questions += [Question(0, qa["question"], tuple(a["text"] for a in qa["answers"])) for qa in paragraph["qas"]]
+    return [Document(source="cmrc", pages=(Page(1, "\n\n".join(contexts)),))], questions
+
+
+def make_embedder(name: str):  # type: ignore[no-untyped-def]
+    if name == "minilm":
+        from longdoc.memory.embedder import SentenceTransformerEmbedder
+
+        return SentenceTransformerEmbedder(None)
+    if name == "e5":
+        from longdoc.memory.e5 import E5Embedder
+
+        return E5Embedder()
+    if name == "use":
+        from use_embedder import USEEmbedder
+
+        return USEEmbedder()
+    raise SystemExit(f"unknown embedder {name!r} (minilm, e5, use)")
+
+
+def evaluate(embedder, documents: list[Document], questions: list[Question], weights: list[float]) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
+    """One row per BM25 weight in hybrid search (the embeddings are computed once)."""
+    chunked = [chunk_document(d, ChunkConfig(size=200, overlap=30)) for d in documents]
+    started = time.perf_counter()
+    memories = [DocumentMemory(chunks, embedder.embed([c.text for c in chunks]), embedder) for chunks in chunked]
+    embed_s = time.perf_counter() - started
+    rows = []
+    for weight in weights:
+        index_module.LEXICAL_WEIGHT = weight
+        rows.append({"lexical_weight": weight, **_recall(memories, questions), "embed_s": round(embed_s, 1),
+                     "chunks_per_s": round(sum(len(c) for c in chunked) / embed_s, 1)})
+    return rows
+
+
+def _recall(memories: list[DocumentMemory], questions: list[Question]) -> dict:  # type: ignore[type-arg]
+    found = {(method, k): 0 for method in ("dense", "hybrid") for k in KS}
+    answerable = 0
+    query_s = 0.0
+    for question in questions:
+        memory = memories[question.document]
+        answers = [_normalise(a) for a in question.answers if a.strip()]
+        if not any(any(a in _normalise(c.text) for a in answers) for c in memory.chunks):
+            continue  # the answer is in no chunk at all (the HTML reader dropped it): not a retrieval question
+        answerable += 1
+        for method in ("dense", "hybrid"):
+            started = time.perf_counter()
+            hits = memory.search(question.text, k=max(KS), method=method)  # type: ignore[arg-type]
+            query_s += time.perf_counter() - started
+            ranks = [hit.rank for hit in hits if any(a in _normalise(hit.chunk.text) for a in answers)]
+            for k in KS:
+                found[(method, k)] += bool(ranks) and min(ranks) <= k
+    return {
+        "questions": answerable, "chunks": sum(len(m.chunks) for m in memories),
+        "query_ms": round(1000 * query_s / max(1, 2 * answerable), 1),
+        **{f"{method}@{k}": round(found[(method, k)] / max(1, answerable), 3) for method, k in found},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--embedders", default="minilm,e5,use")
+    parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--weights", default="1", help="BM25 weights to try in hybrid search, e.g. 0.25,0.5,1")
+    args = parser.parse_args()
+    tasks = {"english (NQ dev)": english(), "chinese (CMRC dev100)": chinese()}
+    rows = []
+    for name in args.embedders.split(","):
+        embedder = make_embedder(name)
+        for task, (documents, questions) in tasks.items():
+            for result in evaluate(embedder, documents, questions, [float(w) for w in args.weights.split(",")]):
+                row = {"embedder": name, "id": embedder.id, "task": task, **result}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    print("\n| task | embedder | BM25 weight | n | dense @1 | @3 | @8 | hybrid @1 | @3 | @8 | chunks/s | query ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['task']} | {r['embedder']} | {r['lexical_weight']:g} | {r['questions']} | {r['dense@1']:.2f} | {r['dense@3']:.2f} | {r['dense@8']:.2f} "
+              f"| {r['hybrid@1']:.2f} | {r['hybrid@3']:.2f} | {r['hybrid@8']:.2f} | {r['chunks_per_s']} | {r['query_ms']} |")
+    if args.json_out:
+        args.json_out.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
