@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from longdoc.errors import ModelError
-from longdoc.memory.embedder import ProgressCallback
+from longdoc.memory.embedder import ProgressCallback, digest_weights
 
 NAME = "multilingual-e5-small-q4"
 # Texts per call into the engine: it parallelises over a batch, and a batch of 32 keeps the
@@ -27,7 +27,6 @@ NAME = "multilingual-e5-small-q4"
 BATCH_SIZE = 32
 # The model's 512 positions hold the prefix and two special tokens too.
 _POSITIONS = 512
-_FINGERPRINT_BYTES = 1 << 20
 
 
 class E5Embedder:
@@ -93,10 +92,5 @@ def _fingerprint(folder: Path) -> str:
     """Short hash of the sizes and ends of the package's model files."""
     digest = hashlib.sha256()
     for file in sorted(folder.glob("*.bin")):
-        size = file.stat().st_size
-        digest.update(f"{file.name}:{size}\n".encode())
-        with file.open("rb") as handle:
-            digest.update(handle.read(_FINGERPRINT_BYTES))
-            handle.seek(max(size - _FINGERPRINT_BYTES, 0))
-            digest.update(handle.read(_FINGERPRINT_BYTES))
+        digest_weights(digest, file, file.name)
     return digest.hexdigest()[:16]

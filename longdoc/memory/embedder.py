@@ -206,13 +206,18 @@ def _fingerprint(path: Path) -> str:
             digest.update(f"{relative}\n".encode())
             digest.update(file.read_bytes())
         elif file.suffix in {".safetensors", ".bin"}:
-            size = file.stat().st_size
-            digest.update(f"{relative}:{size}\n".encode())
-            with file.open("rb") as handle:
-                digest.update(handle.read(_FINGERPRINT_BYTES))
-                handle.seek(max(size - _FINGERPRINT_BYTES, 0))
-                digest.update(handle.read(_FINGERPRINT_BYTES))
+            digest_weights(digest, file, relative)
     return digest.hexdigest()[:16]
+
+
+def digest_weights(digest: "hashlib._Hash", file: Path, label: str) -> None:
+    """Feed a weight file's name, size and first and last MiB to `digest` (see _FINGERPRINT_BYTES)."""
+    size = file.stat().st_size
+    digest.update(f"{label}:{size}\n".encode())
+    with file.open("rb") as handle:
+        digest.update(handle.read(_FINGERPRINT_BYTES))
+        handle.seek(max(size - _FINGERPRINT_BYTES, 0))
+        digest.update(handle.read(_FINGERPRINT_BYTES))
 
 
 def _one_line(error: BaseException) -> str:
