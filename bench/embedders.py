@@ -1,14 +1,14 @@
 """Which embedder finds the passage that holds the answer: recall@k per embedder, English and Chinese.
 
-    python bench/embedders.py [--embedders minilm,e5,use] [--limit 0] [--json-out FILE]
+    python bench/embedders.py [--embedders minilm,e5,use] [--weights 0.25,0.5,1] [--limit 0] [--json-out FILE]
 
 Every embedder searches the same chunks (200 cl100k tokens, 30 overlapping, as `longdoc index`
 cuts them), dense only and hybrid (dense + BM25, z-score fusion, as `longdoc search` ranks):
 
   english  leval natural_question dev: the 7 Wikipedia pages (HTML read as `longdoc ask page.html`
-           would), 35 questions; a chunk holds the answer when it contains a reference answer
+           would), 36 questions; a chunk holds the answer when it contains a reference answer
   chinese  cmrc2018 dev100: the 100 articles joined into one ~100K-character document, every
-           question of every article (368); a chunk holds the answer when it contains the span
+           question of every article (366); a chunk holds the answer when it contains the span
 
 recall@k: the share of questions with an answer-holding chunk among the top k. Also the seconds
 to embed the chunks (chunks/s) and one query, on this machine (name it beside the figures).

