@@ -6,7 +6,7 @@ is recorded apart). Documents: the Paul Graham essays cut to N model tokens (sum
 the recall needle planted at half depth), and CMRC 2018 Chinese articles from ../shared/eval/ cut
 to N tokens (translate zh->en).
 
-  summarize  longdoc (map batched 8 a call)  | unbatched map (batch_size=1, bench/summarize_speed.py's
+  summarize  longdoc (writing prompts batched 8 a call) | unbatched (batch_size=1, bench/summarize_speed.py's
              baseline) | full attention: one "summarize this" prompt | llama.cpp: the same prompt
   ask        longdoc retrieve | longdoc read (engine + block memory, `ask --mode read`) |
              full attention: the whole document + question | llama.cpp: the same prompt

@@ -1,4 +1,4 @@
-"""Time to summarize a ~20K-token document: batched map (8 prompts per call) vs one prompt per call.
+"""Time to summarize a ~20K-token document: writing prompts batched (8 per call) vs one prompt per call.
 
     python bench/summarize_speed.py --model qwen2.5-0.5b --tokens 20000 [--text FILE]
 

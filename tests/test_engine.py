@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import warnings
 
 import pytest
 import torch
@@ -85,6 +86,16 @@ def test_input_within_window_equals_full_attention(kind: str, segment: int) -> N
     reference = full_attention_logits(model, ids)
     assert reference.abs().max() > 0.5, "logits too small for the comparison to mean anything"
     assert (logits - reference).abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_reading_hands_the_cache_over_without_a_deprecation_warning(kind: str) -> None:
+    # transformers warns on every call that still names the cache `past_key_values` (a user saw it
+    # twice per summary) and drops that name in 5.40.
+    model = tiny_model(kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        read(model, torch.randint(1, VOCAB, (1, 20)), SegmentCacheConfig(sinks=2, window=8, segment=5))
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import torch
@@ -22,6 +23,7 @@ class SegmentReader:
         self.model = model
         self.config = config
         self.decoder = model.get_decoder()
+        self._cache_argument = _cache_argument(self.decoder)
         self.head = model.get_output_embeddings()
         model_config = model.config
         trained = getattr(model_config, "max_position_embeddings", None)
@@ -94,8 +96,8 @@ class SegmentReader:
                 input_ids=input_ids,
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=cache,
                 use_cache=True,
+                **{self._cache_argument: cache},
             )
         finally:
             for hook in hooks:
@@ -140,3 +142,9 @@ def _query_catcher(layer: WindowLayer, layout: str) -> Callable[..., None]:
         layer.queries = output.detach()  # (B, H_q, L, D)
 
     return catch
+
+
+def _cache_argument(decoder: nn.Module) -> str:
+    """The decoder's name for the cache: `cache` since transformers renamed `past_key_values`
+    (the old name warns, then goes away in 5.40), `past_key_values` before."""
+    return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"

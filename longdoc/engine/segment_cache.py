@@ -20,7 +20,7 @@ positions start at 0 with its first real token. Sliding the window of a padded b
 because rows would need different sinks; the generator runs such prompts one at a time.
 
 Usage per forward pass: `positions = cache.positions_for(valid)`, `masks = cache.prepare(positions,
-valid)`, run the model with `attention_mask=masks, position_ids=positions, past_key_values=cache`,
+valid)`, run the model with `attention_mask=masks, position_ids=positions, cache=cache`,
 then `cache.commit()` and `cache.slide()`.
 """
 
