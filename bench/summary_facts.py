@@ -3,7 +3,7 @@
     python bench/summary_facts.py --out DIR [--model qwen2.5-1.5b,qwen2.5-0.5b] \
         [--code new=.,main=/tmp/longdoc-main] [--task planted,gov] [--sizes 8,12,24] \
         [--langs en,zh,zh:en] [--seeds 1] [--gov-limit 5] [--length 250] [--case-timeout S] \
-        [--resume] [--dry-run]
+        [--resume] [--rescore] [--dry-run]
 
 Each case runs the real CLI (`longdoc summarize FILE --format json`) in a fresh process, with the
 variant's own code and prompts (PYTHONPATH and cwd = the variant's directory) and a fresh
@@ -15,10 +15,12 @@ LONGDOC_HOME (no step result reused) that links the converted models of the real
   gov      leval gov_report_summ (shortest reports first): ROUGE-L F1 (stemmed) and fact recall
            (the reference summary's numbers and capitalised names found in ours), beside the lead
            baseline (the report's first --length words)
-  every    unsupported: numbers and capitalised names in the summary that the source lacks
+  every    unsupported: numbers and capitalised names in the summary that the source lacks (an
+           amount may change its scale word: "480 million" for "4.8亿"; zh:en: numbers only, its
+           names being translations)
 
 Results go to DIR/summary_facts.json after every case (--resume skips the cases already there)
-and the tables to DIR/summary_facts.md. --dry-run swaps the CLI for a fake that returns the
+and the tables to DIR/summary_facts.md; --rescore scores the stored summaries again. --dry-run swaps the CLI for a fake that returns the
 document's first words, to check the plumbing without a model.
 """
 
@@ -120,10 +122,10 @@ def _sentence_initial(text: str, start: int) -> bool:
     return line.rstrip(" \t\"'“‘([*").endswith(_SENTENCE_END)
 
 
-def _list_number(text: str, match: re.Match[str]) -> bool:
-    """Whether a number is a list item's marker ("1. ", "2) " at a line's start), not a figure."""
-    line = text[text.rfind("\n", 0, match.start()) + 1:match.start()]
-    after = text[match.end():match.end() + 2]
+def _list_number(text: str, start: int, end: int) -> bool:
+    """Whether the number at text[start:end] is a list item's marker ("1. ", "2) " at a line's start), not a figure."""
+    line = text[text.rfind("\n", 0, start) + 1:start]
+    after = text[end:end + 2]
     return re.fullmatch(r"[ \t>#]*", line) is not None and re.match(r"[.)]\s", after) is not None
 
 
@@ -136,21 +138,28 @@ def _bare(word: str) -> str:
     return re.sub(r"['’]s$", "", word)
 
 
-def unsupported(summary: str, source: str) -> list[str]:
+def unsupported(summary: str, source: str, names: bool = True) -> list[str]:
     """Numbers and capitalised Latin words of `summary` that `source` lacks: a strict, simple check.
 
-    A number must occur in the source as a number (thousands separators ignored; "480 million" does
-    not match "4.8亿"); a capitalised word that does not begin a sentence (and is not "I") must occur
-    in the source as a whole word, any case. Works on Chinese summaries too (their Latin words and
-    numbers). Each offending string once, in order of appearance.
+    A number must occur in the source as a number (thousands separators ignored), or as the same
+    amount with its scale word: "480 million" matches "4.8亿", "200,000" matches "20万". A capitalised
+    word that does not begin a sentence (and is not "I") must occur in the source as a whole word,
+    any case; `names=False` skips that, for an English summary of a Chinese source, whose names are
+    translations. Works on Chinese summaries too (their Latin words and numbers). Each offending
+    string once, in order of appearance.
     """
     source_numbers = numbers_in(source)
+    source_amounts = {absolute for _, absolute in _scaled_numbers(source)}
     source_words = {_bare(match.group()).lower() for match in _latin_words(source)}
     offending: list[tuple[int, str]] = []
-    for match in NUMBER.finditer(summary):
-        if number_value(match.group()) not in source_numbers and not _list_number(summary, match):
-            offending.append((match.start(), match.group()))
-    for match in _latin_words(summary):
+    for match in _SCALED.finditer(summary):
+        number = match.group("number")
+        value = number_value(number)
+        amount = value * _SCALES.get((match.group("scale") or "").lower(), Decimal(1))
+        supported = value in source_numbers or amount in source_amounts
+        if not supported and not _list_number(summary, match.start(), match.end("number")):
+            offending.append((match.start(), number))
+    for match in _latin_words(summary) if names else []:
         word = _bare(match.group())
         a_name = word[0].isupper() and word != "I" and not _sentence_initial(summary, match.start())
         if a_name and word.lower() not in source_words:
@@ -305,7 +314,8 @@ def long_cases() -> list[Case]:
 
 def score(case: Case, summary: str) -> Row:
     """Every metric of `case` for one summary."""
-    row: Row = {"words": word_count(summary), "unsupported": unsupported(summary, case.text)}
+    # An English summary of a Chinese report translates its names: only its numbers can be checked.
+    row: Row = {"words": word_count(summary), "unsupported": unsupported(summary, case.text, names=not case.numbers_only)}
     if case.report is not None:
         kept = facts_kept(summary, case.report, case.numbers_only)
         row.update(kept=kept, facts_kept=sum(kept), facts=len(kept))
@@ -726,6 +736,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="keep DIR's results and skip the cases already there")
     parser.add_argument("--run", type=_names, default=[],
                         help="run only these variants of --code this time (the others stay in the tables)")
+    parser.add_argument("--rescore", action="store_true",
+                        help="score DIR's stored summaries of the chosen cases again (after a scorer changes); runs nothing")
     parser.add_argument("--dry-run", action="store_true", help="a fake summarizer (first words) instead of the CLI")
     return parser.parse_args(argv)
 
@@ -757,6 +769,21 @@ def _save(out: Path, payload: Row) -> None:
     (out / TABLES_FILE).write_text(summary_tables(payload) + "\n", encoding="utf-8")
 
 
+def rescore(payload: Row, cases: list[Case]) -> int:
+    """Score the stored summaries of `cases` again with the current scorers; how many rows changed."""
+    by_id = {case.id: case for case in cases}
+    changed = 0
+    for row in payload["cases"]:
+        case = by_id.get(row["case"])
+        summary = row.get("summary") if row["variant"] == "lead" else (row.get("cli") or {}).get("summary")
+        if case is None or summary is None:
+            continue
+        scores = score(case, str(summary))
+        changed += any(row.get(key) != value for key, value in scores.items())
+        row.update(scores)
+    return changed
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
@@ -765,7 +792,12 @@ def main(argv: list[str] | None = None) -> None:
         check_variant(variant)
     cases = build_cases(args)
     args.out.mkdir(parents=True, exist_ok=True)
-    payload = load_payload(args.out / RESULTS_FILE, args.resume, run_header(args, argv, variants))
+    payload = load_payload(args.out / RESULTS_FILE, args.resume or args.rescore, run_header(args, argv, variants))
+    if args.rescore:
+        _log(f"rescored: {rescore(payload, cases)} rows changed")
+        _save(args.out, payload)
+        print(summary_tables(payload))
+        return
     done = {(row["variant"], row["model"], row["case"]) for row in payload["cases"]}
     payload["cases"] += [lead_row(case, args.length) for case in cases if ("lead", "", case.id) not in done]
     _save(args.out, payload)

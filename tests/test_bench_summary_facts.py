@@ -167,7 +167,21 @@ def test_sentence_initial_and_list_item_words_are_not_checked() -> None:
 def test_chinese_summary_is_checked_on_latin_words_and_numbers() -> None:
     source = "营业收入达到4.8亿元，Tulsa工厂投产。"
     assert unsupported("营业收入为4.8亿元，Tulsa工厂投产，由Okafor负责，共5家。", source) == ["Okafor", "5"]
-    assert unsupported("Revenue was 480 million yuan.", source) == ["480"]  # strict: no unit conversion
+
+
+
+def test_an_amount_may_change_its_scale_word_but_not_its_value() -> None:
+    source = "营业收入达到4.8亿元，客户增加了20万户，Tulsa工厂投产。"
+    assert unsupported("Revenue was 480 million yuan; 200,000 new customers.", source) == []
+    assert unsupported("Revenue was 0.48 billion yuan.", source) == []
+    assert unsupported("Revenue was 48 million yuan; 480 customers.", source) == ["48", "480"]
+
+
+def test_names_are_skipped_only_when_asked() -> None:
+    source = "青石镇的茶厂营业收入达到4.8亿元。"
+    summary = "The tea works at Qingshi Town earned 480 million yuan, says Okafor; 7 plants."
+    assert unsupported(summary, source) == ["Qingshi", "Town", "Okafor", "7"]
+    assert unsupported(summary, source, names=False) == ["7"]  # an English summary of a Chinese report
 
 
 # -- gov: fact recall, ROUGE-L -------------------------------------------------------------------
