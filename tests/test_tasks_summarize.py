@@ -66,6 +66,30 @@ def test_every_part_of_a_long_document_reaches_the_summary(fake_model, tmp_path:
     assert parts[0].page_start == 1 and parts[-1].page_end == 12
 
 
+def test_a_garbled_fact_is_replaced_by_the_fact_not_followed_by_it(fake_model, tmp_path: Path) -> None:
+    # The writer keeps its part's facts but garbles the town and figure of the first: the repair
+    # puts that fact where its garbled telling was, so the paragraph does not state it twice.
+    def garble(facts: list[str]) -> str:
+        return " ".join([re.sub(r"in \w+ at a cost of [\d,]+", "in the north at some cost", facts[0]), *facts[1:]])
+
+    model = fake_model(context_window=1600, reply=_scripted(write=garble))
+    result = summarize(_report(), model, ResultCache(tmp_path), SummaryOptions(words=250))
+    chosen = [fact for fact in result.facts if fact.selected]
+    assert len(chosen) >= 6 and all(fact.in_summary for fact in chosen)
+    assert result.restored > 0 and "in the north" not in result.text
+    assert all(result.text.count(f" {town} at a cost") == 1 for town in TOWNS)
+
+
+def test_an_opening_that_lists_every_heading_is_cut_to_its_first_sentences(fake_model, tmp_path: Path) -> None:
+    def reply(prompt: str) -> str:
+        if "<topics>" in prompt:
+            return "This is the annual report of the depot board. It covers " + ", ".join(f"the {t} depot" for t in TOWNS) + "."
+        return " ".join(line[2:] for line in _fenced(prompt, "facts").splitlines())
+
+    result = summarize(_report(), fake_model(context_window=1600, reply=reply), ResultCache(tmp_path))
+    assert result.text.startswith("This is the annual report of the depot board. A new depot")
+
+
 def test_routine_statements_lose_to_specific_facts(fake_model, tmp_path: Path) -> None:
     model = fake_model(context_window=1600, reply=_scripted(write=lambda facts: " ".join(facts)))
     result = summarize(_report(), model, ResultCache(tmp_path), SummaryOptions(words=100))

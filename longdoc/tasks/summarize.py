@@ -1,23 +1,26 @@
 """Summaries that keep every part of a document: key facts first, then a paragraph per part.
 
-    chunks --map--> topic + key facts per chunk --score, share out, pick (code)--> facts per part
-           --write--> opening sentence + one paragraph per part --check--> summary
+    chunks --every sentence a candidate, scored (code)--> facts --share out, pick (code)--> facts
+           per part --write (model)--> opening + one paragraph per part --check (code)--> summary
 
 Small models asked to compress a long text keep what they read last and what is routine, and
-invent figures. So each step does what a small model does well, and code does the rest:
+invent figures. So the model only writes, and code does the rest:
 
-- map: every chunk (small, batched) lists its topic and its key facts; facts whose numbers are not
-  in the chunk, or whose names are not in the document, are dropped;
-- plan (`facts.py`): facts are scored (specific, distinctive), the document is cut into as many
-  consecutive parts as the summary has paragraphs, each part is given its share of the length, and
-  its best facts are picked;
-- write: one prompt per part turns its facts into a paragraph, and one writes the opening sentence
-  from the document's beginning and the chunks' topics; all go in one batch;
+- facts (`facts.py`): every sentence of every chunk is a candidate, scored on what it says
+  (figures and names few chunks share, phrasing the rest of the document does not repeat) and a
+  little on being near the start;
+- plan (`facts.py`): the document is cut into as many consecutive parts as the summary has
+  paragraphs, each part is given its share of the length, and its best facts are picked;
+- write: one prompt per part turns its facts into a paragraph, and one writes the opening from the
+  document's beginning and headings; all go in one batch (in another language, every chosen fact
+  is translated in the same batch);
 - check: sentences with a number or name that the document does not hold are removed, facts a
-  paragraph left out are put back as written, and the length is brought within reach of `words`.
+  paragraph left out or garbled are put back as the document states them (in the garbled
+  sentence's place), the opening is kept to its share, and the length is brought within reach of
+  `words`.
 
 Nothing is dropped unseen: every chunk is read, and `Summary.facts` says which facts of which chunk
-made it into the summary.
+were chosen and which the summary states.
 """
 
 from __future__ import annotations
@@ -281,6 +284,7 @@ def _check(opening: str, drafts: Sequence[str], plan: Sequence[Part], facts: Seq
     """The checked summary: unsupported sentences out, left-out facts back in, length in range."""
     joiner = "" if is_chinese(language) else " "
     opening, dropped = drop_unsupported(opening, source)
+    opening = _first_sentences(opening, _opening_words(options) * _TOO_LONG)
     paragraphs, restored = [], 0
     for index, part in enumerate(plan):
         text = ""
@@ -291,6 +295,7 @@ def _check(opening: str, drafts: Sequence[str], plan: Sequence[Part], facts: Seq
         if len(missing) * 2 > len(part.facts):
             text, missing = "", list(part.facts)  # a draft that lost most facts: the facts, in order
         restored += len(missing) if options.style == "paragraph" else 0
+        text, missing = _replace_garbled(text, missing, part.facts)
         paragraphs.append(_with_facts(text, missing, joiner, options.style))
     paragraphs = _fit_length(paragraphs, plan, facts, opening, options, joiner)
     # The opening and a paragraph, or two paragraphs, may state the same sentence.
@@ -299,6 +304,45 @@ def _check(opening: str, drafts: Sequence[str], plan: Sequence[Part], facts: Seq
     for fact in facts:
         fact.in_summary = covers(index, terms, fact)
     return _Checked(text, paragraphs, dropped, restored)
+
+
+def _first_sentences(text: str, words: float) -> str:
+    """`text` cut after the last whole sentence within `words` (the first sentence at least): an
+    opening that lists every heading would crowd out the facts."""
+    kept: list[str] = []
+    for sentence in sentences(text):
+        if kept and count_words("".join(kept) + sentence) > words:
+            break
+        kept.append(sentence)
+    return "".join(kept).strip()
+
+
+# A draft sentence sharing this share of a left-out fact's terms is taken for a garbled telling
+# of it ("The Rock and the Engineer was built on the skerry" for "The Board decided to build a
+# lighthouse on the skerry"), and the fact replaces it rather than following it as a near-repeat.
+_GARBLED_OVERLAP = 0.5
+
+
+def _replace_garbled(text: str, missing: Sequence[Fact], facts: Sequence[Fact]) -> tuple[str, list[Fact]]:
+    """The draft with each left-out fact put in place of the sentence that garbles it, if one does
+    (and states no other fact); the facts that still need adding after it."""
+    if not text or not missing:
+        return text, list(missing)
+    pieces = sentences(text)  # each with the space before it, so "".join gives the text back
+    still: list[Fact] = []
+    for fact in missing:
+        wanted = _terms(fact.text)
+        best, overlap = None, _GARBLED_OVERLAP
+        for n, piece in enumerate(pieces):
+            shared = len(wanted & _terms(piece)) / max(len(wanted), 1)
+            if shared >= overlap and not any(other is not fact and _states(piece, other) for other in facts):
+                best, overlap = n, shared
+        if best is None or not fact.shown:
+            still.append(fact)
+        else:
+            space = pieces[best][: len(pieces[best]) - len(pieces[best].lstrip())]
+            pieces[best] = space + _sentence(fact.shown)
+    return "".join(pieces).strip(), still
 
 
 def _terms(text: str) -> frozenset[str]:
