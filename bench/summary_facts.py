@@ -811,6 +811,7 @@ def main(argv: list[str] | None = None) -> None:
                     if (variant.name, model, case.id) in done or (args.run and variant.name not in args.run):
                         continue
                     row = run_case(case, variant, model, settings)
+                    row["revision"] = payload["header"]["revisions"].get(variant.name)  # a resumed file may mix commits
                     payload["cases"].append(row)
                     _save(args.out, payload)
                     _log(f"{variant.name} {model} {case.id}: {_describe(row)}")
