@@ -31,6 +31,15 @@ def test_candidates_are_the_sentences_and_list_items_not_headings_or_fragments()
         "All 1,204 samples met the standard.", "Lead pipes were replaced in Millbrook."]
 
 
+def test_initials_and_abbreviations_do_not_cut_a_sentence() -> None:
+    # A gov report's "Section 420 of the Robert T." reached a summary as a fragment once.
+    text = ("Section 420 of the Robert T. Stafford Act (P.L. 93-288) lets the President declare a grant. "
+            "The U.S. Fish and Wildlife Service and Dr. Alvarez of Acme Co. agreed, e.g. on costs. Costs fell.")
+    assert [fact.text for fact in sentence_facts([(0, text)])] == [
+        "Section 420 of the Robert T. Stafford Act (P.L. 93-288) lets the President declare a grant.",
+        "The U.S. Fish and Wildlife Service and Dr. Alvarez of Acme Co. agreed, e.g. on costs."]
+
+
 def test_chinese_sentences_are_candidates() -> None:
     facts = sentence_facts([(0, "雾溪镇的茶叶经鹰嘴垭运出山。好。骡帮每年往返四十余次。")])
     assert [fact.text for fact in facts] == ["雾溪镇的茶叶经鹰嘴垭运出山。", "骡帮每年往返四十余次。"]
