@@ -225,7 +225,7 @@ def test_a_chinese_document_summarized_in_english_gets_translations_never_chines
     def reply(prompt: str) -> str:
         sent.append(prompt)
         if "<topics>" in prompt:
-            return "This is a report on four warehouses."
+            return "This is a report on four warehouses. It covers their 投资 and 建设."  # half translated
         if "<facts>" in prompt:
             return ""  # the writer fails: every fact must come back from its translation
         text = prompt.rsplit("[user]\n", 1)[-1]

@@ -283,7 +283,7 @@ def _check(opening: str, drafts: Sequence[str], plan: Sequence[Part], facts: Seq
            options: SummaryOptions, language: str) -> _Checked:
     """The checked summary: unsupported sentences out, left-out facts back in, length in range."""
     joiner = "" if is_chinese(language) else " "
-    opening, dropped = drop_unsupported(opening, source)
+    opening, dropped = drop_unsupported(opening, source, keep_chinese=is_chinese(language))
     opening = _first_sentences(opening, _opening_words(options) * _TOO_LONG)
     paragraphs, restored = [], 0
     for index, part in enumerate(plan):
