@@ -40,6 +40,18 @@ def test_initials_and_abbreviations_do_not_cut_a_sentence() -> None:
         "The U.S. Fish and Wildlife Service and Dr. Alvarez of Acme Co. agreed, e.g. on costs."]
 
 
+def test_lines_wrapped_as_in_a_pdf_are_joined_and_table_rows_are_no_facts() -> None:
+    text = ("Where our water comes from\nAlmost all of our water comes from the Corrie Reservoir, an upland lake formed by the Corrie\n"
+            "Dam, built between 1961 and 1964. Of these, 4,391 were homes and 134 were churches\nand schools.\n"
+            "Measure Limit 2025 average 2025 highest\nNitrate (mg/l) 50 6.1 11.4\n"
+            "茶叶经鹰嘴垭运出山，骡帮每年往返四十余次，沿途\n经过九个驿站。\n第二章 茶路\n雾溪镇的茶叶由骡帮运出山外。")
+    assert [fact.text for fact in sentence_facts([(0, text)])] == [
+        "Almost all of our water comes from the Corrie Reservoir, an upland lake formed by the Corrie Dam, built between 1961 and 1964.",
+        "Of these, 4,391 were homes and 134 were churches and schools.",
+        "茶叶经鹰嘴垭运出山，骡帮每年往返四十余次，沿途经过九个驿站。",
+        "雾溪镇的茶叶由骡帮运出山外。"]
+
+
 def test_chinese_sentences_are_candidates() -> None:
     facts = sentence_facts([(0, "雾溪镇的茶叶经鹰嘴垭运出山。好。骡帮每年往返四十余次。")])
     assert [fact.text for fact in facts] == ["雾溪镇的茶叶经鹰嘴垭运出山。", "骡帮每年往返四十余次。"]

@@ -75,11 +75,34 @@ def _is_fact(text: str) -> bool:
     return len(_HAN.findall(text)) >= _MIN_CJK or len(text.split()) >= _MIN_WORDS
 
 
+# A line break inside a sentence, as PDF text has at every line's end: the line ends in no
+# sentence mark and runs on (the next begins in lower case or a digit), or it is as long as a line
+# of prose, where headings and table rows are short.
+_WRAPPED_LINE = re.compile(r"(?<=[^.!?:;。！？：；\s])[ \t]*\n[ \t]*(?=[^\W_]|\()")
+_PROSE_LINE, _CJK_PROSE_LINE = 70, 15  # characters
+_ENDED = re.compile(r"[.!?。！？…][\"'”’)\]」』）]*$")
+
+
+def unwrap(text: str) -> str:
+    """`text` with the line breaks inside its sentences joined (a space, none between Chinese characters)."""
+    def join(match: re.Match[str]) -> str:
+        line = match.start() - (text.rfind("\n", 0, match.start()) + 1)
+        before, after = text[match.start() - 1], text[match.end()]
+        if _HAN.match(before) and _HAN.match(after):
+            return "" if line >= _CJK_PROSE_LINE else match.group()
+        runs_on = after.islower() or after.isdigit() or after == "(" or line >= _PROSE_LINE
+        return " " if runs_on else match.group()
+
+    return _WRAPPED_LINE.sub(join, text)
+
+
 def sentence_facts(chunks: Sequence[tuple[int, str]]) -> list[Fact]:
     """Every sentence of the chunks (index, text) that could carry a fact, as a candidate."""
     facts = []
     for index, text in chunks:
-        pieces = (_BULLET.sub("", piece.replace("**", "").strip(), count=1) for piece in sentences(text))
+        # A line that is no list item and ends in no sentence mark is a heading or a table row.
+        lines = (piece.replace("**", "").strip() for piece in sentences(unwrap(text)))
+        pieces = (_BULLET.sub("", line, count=1) for line in lines if _BULLET.match(line) or _ENDED.search(line))
         kept = [piece for piece in pieces if _is_fact(piece) and count_words(piece) <= _MAX_WORDS and not piece.startswith("#")]
         facts += [Fact(piece, index, rank) for rank, piece in enumerate(kept)]
     return facts
