@@ -477,9 +477,11 @@ def _embedder(spec: str | None, document: Document):  # type: ignore[no-untyped-
     """The embedder for this document, opened once per kind: `index` of many files reuses it."""
     from longdoc.memory.choice import open_embedder, reads_as_english
 
-    key = (spec, spec in (None, "", "auto") and reads_as_english(document.text))
+    english = spec in (None, "", "auto") and reads_as_english(document.text)
+    key = (spec, english)
     if key not in _EMBEDDERS:
-        embedder, warning = open_embedder(spec, document.text)
+        # The text is read once: an English document's default is MiniLM, by name.
+        embedder, warning = open_embedder("minilm") if english else open_embedder(spec, document.text)
         if warning:
             warn(warning)
         _EMBEDDERS[key] = embedder

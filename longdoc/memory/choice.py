@@ -17,14 +17,15 @@ from pathlib import Path
 
 from longdoc.errors import ModelError
 from longdoc.memory.embedder import Embedder, SentenceTransformerEmbedder
+from longdoc.memory.lexical import CJK_RANGES
 
 NAMES = ("e5", "minilm")
 
 # Han, kana and Hangul; 1.5 characters carry about what one English word does.
-_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_CJK = re.compile(f"[{CJK_RANGES}]")
 _CJK_PER_WORD = 1.5
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
-_NON_LATIN_WORD = re.compile(r"[^\W\d_A-Za-z\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
+_NON_LATIN_WORD = re.compile(rf"[^\W\d_A-Za-z{CJK_RANGES}]+")
 # The commonest English words make up about a quarter of English prose and little of French,
 # German or Spanish, which share its alphabet.
 _ENGLISH_WORDS = frozenset("the of and to in is a that for it as was with on be by are this from or at".split())

@@ -17,8 +17,8 @@ B = 0.75
 # Han ideographs, kana and hangul syllables are written without spaces between words; a run of
 # them is indexed as overlapping character bigrams, which match Chinese words of two or more
 # characters without a segmenter. Everything else that is a letter or digit forms words.
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_TOKEN = re.compile(rf"([{_CJK}]+)|([^\W_{_CJK}]+)")
+CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_TOKEN = re.compile(rf"([{CJK_RANGES}]+)|([^\W_{CJK_RANGES}]+)")
 
 _STOPWORDS = frozenset(
     """a about above after again all am an and any are as at be because been before being below

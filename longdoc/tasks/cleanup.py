@@ -10,7 +10,7 @@ from longdoc.chunking import abbreviation_period
 # Where a sentence ends: after . ! ? followed by whitespace, after Chinese 。！？ (closing quotes
 # included), and at line breaks (list items, paragraphs).
 _BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s)|[.!?]+[\"'”’)\]]*$|[。！？]+[”’」』）)]*|\n")
-_ENDS_SENTENCE = re.compile(r"[.!?。！？][\"'”’)\]」』）]*$")
+ENDS_SENTENCE = re.compile(r"[.!?。！？…][\"'”’)\]」』）]*$")
 
 
 def sentences(text: str) -> list[str]:
@@ -29,7 +29,7 @@ def sentences(text: str) -> list[str]:
 def tidy(text: str, truncated: bool = False) -> str:
     """`text` without repeated sentences and, when `truncated`, without its unfinished last sentence."""
     pieces = _without_repeats(sentences(text.strip()))
-    if truncated and pieces and not (pieces[-1].endswith("\n") or _ENDS_SENTENCE.search(pieces[-1])):
+    if truncated and pieces and not (pieces[-1].endswith("\n") or ENDS_SENTENCE.search(pieces[-1])):
         kept = len("".join(pieces[:-1]))
         if kept > len("".join(pieces)) // 3:  # keep a long fragment rather than lose most of the reply
             pieces = pieces[:-1]

@@ -28,7 +28,7 @@ from itertools import accumulate
 from dataclasses import dataclass, field
 
 from longdoc.memory.lexical import tokenize
-from longdoc.tasks.cleanup import sentences
+from longdoc.tasks.cleanup import ENDS_SENTENCE, sentences
 from longdoc.tasks.grounding import SourceFacts, figures, names
 from longdoc.tasks.language import HAN, count_words
 
@@ -80,7 +80,6 @@ def _is_fact(text: str) -> bool:
 # of prose, where headings and table rows are short.
 _WRAPPED_LINE = re.compile(r"(?<=[^.!?:;。！？：；\s])[ \t]*\n[ \t]*(?=[^\W_]|\()")
 _PROSE_LINE, _CJK_PROSE_LINE = 70, 15  # characters
-_ENDED = re.compile(r"[.!?。！？…][\"'”’)\]」』）]*$")
 
 
 def unwrap(text: str) -> str:
@@ -102,7 +101,7 @@ def sentence_facts(chunks: Sequence[tuple[int, str]]) -> list[Fact]:
     for index, text in chunks:
         # A line that is no list item and ends in no sentence mark is a heading or a table row.
         lines = (piece.replace("**", "").strip() for piece in sentences(unwrap(text)))
-        pieces = (_BULLET.sub("", line, count=1) for line in lines if _BULLET.match(line) or _ENDED.search(line))
+        pieces = (_BULLET.sub("", line, count=1) for line in lines if _BULLET.match(line) or ENDS_SENTENCE.search(line))
         kept = [piece for piece in pieces if _is_fact(piece) and count_words(piece) <= _MAX_WORDS and not piece.startswith("#")]
         facts += [Fact(piece, index, rank) for rank, piece in enumerate(kept)]
     return facts
