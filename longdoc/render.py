@@ -160,6 +160,7 @@ def answer(document: Document, result: Answer, as_json: bool) -> None:
                 "model": result.model,
                 "citations": result.cited,
                 "citations_matched": result.matched,
+                "unverified_answer": result.unverified,  # a reply set aside: no passage holds its words
                 "sources": [{**asdict(s), "location": s.location(document.kind), "cited": s.number in result.cited}
                             for s in result.sources],
                 "timings": {name: round(seconds, 3) for name, seconds in result.timings.items()},

@@ -70,7 +70,7 @@ def test_sources_fit_the_budget_and_are_numbered_in_rank_order(fake_model, tmp_p
     answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
     assert [s.number for s in answer.sources] == list(range(1, len(answer.sources) + 1))
     assert len(answer.sources) >= 2
-    assert model.count_tokens(model.prompts[0]) <= model.context_window - 300  # the answer's room stays free
+    assert model.count_tokens(model.prompts[0]) <= model.context_window - AskOptions().answer_tokens  # the answer's room stays free
     assert all(a.score >= b.score for a, b in zip(answer.sources, answer.sources[1:]))
 
 
@@ -185,12 +185,29 @@ def test_an_uncited_answer_is_cited_to_the_passage_that_holds_its_words(fake_mod
     assert answer.sources[number - 1].page_start <= 6 <= answer.sources[number - 1].page_end
 
 
-@pytest.mark.parametrize("reply", ["The brass key is kept in the harbour master's tin box.", "The lamp room key is 4-4-2-9."])
-def test_an_invented_answer_is_matched_to_no_passage(fake_model, tmp_path: Path, reply: str) -> None:
+@pytest.mark.parametrize("reply", ["The brass key is kept in the harbour master's tin box [1].", "The lamp room key is 4-4-2-9."])
+def test_an_answer_no_passage_holds_is_refused_and_kept_aside(fake_model, tmp_path: Path, reply: str) -> None:
     document = _manual()
     model = fake_model(context_window=600, reply=lambda p: reply)
     answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
-    assert answer.supported and answer.cited == [] and not answer.matched
+    assert not answer.supported and answer.text == "" and answer.cited == []
+    assert answer.unverified == reply and len(model.prompts) == 2  # the second look was no better
+
+
+def test_an_answer_citing_the_wrong_passage_is_cited_to_the_one_holding_its_words(fake_model, tmp_path: Path) -> None:
+    document = _manual()
+    model = fake_model(context_window=600, reply=lambda p: _cite_key_source(p).replace("[1]", "[2]").replace("[3]", "[2]"))
+    answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
+    (number,) = answer.cited
+    assert answer.supported and "chart cabinet" in answer.sources[number - 1].text
+
+
+def test_a_multiple_choice_answer_is_not_held_to_the_passages_words(fake_model, tmp_path: Path) -> None:
+    document = _manual()
+    question = "Where is the brass key?\n (A) In the tin box\n (B) Behind the chart cabinet\nName the letter."
+    model = fake_model(context_window=600, reply=lambda p: "(B), as the keeper's log makes plain [1].")
+    answer = ask(document, _memory(document), question, model, ResultCache(tmp_path))
+    assert answer.supported and answer.text.startswith("(B)")
 
 
 def test_an_answer_at_the_first_look_needs_no_second(fake_model, tmp_path: Path) -> None:

@@ -35,12 +35,15 @@ class AskOptions:
 
     # Chunks pulled from the index before packing; more than fit, so packing can fill the budget.
     candidates: int = 12
-    answer_tokens: int = 300
+    # The answer comes first and one supporting sentence after it; decoding is the slow part on a
+    # CPU (2-7 tok/s with the default model), and the old 300-token cap let small models copy
+    # whole passages (bench/answers.py: seconds per question).
+    answer_tokens: int = 120
     # Passages shown to the model at most; beyond ~8 a small model loses track of what to cite.
     max_sources: int = 8
     # The second look (after a refusal) shows only the best few: qwen2.5-0.5b, given the needle as
     # passage [1] of 8 (2,100 tokens), invented an answer; given [1] of 4, it answered right.
-    recheck_sources: int = 4
+    recheck_sources: int = 3
     # Read mode: tokens per numbered passage of the whole document (a citation's granularity).
     read_passage_tokens: int = 300
 
@@ -76,6 +79,8 @@ class Answer:
     model: str
     timings: dict[str, float] = field(default_factory=dict)
     matched: bool = False  # the citations were found by matching the reply's words; the model wrote none
+    # A reply set aside because no passage holds its own words (see `verify`); kept for --json.
+    unverified: str = ""
 
 
 def ask(
@@ -99,12 +104,16 @@ def ask(
     formatted = format_sources(sources, document.kind)
     answer = _answer(prompt, question, sources, model, results, options, sources=formatted)
     if not answer.supported:
-        # A strict prompt makes small models refuse answerable questions too; a second, plainer
-        # prompt over the best passages is trusted only when its answer cites (or is matched to) one.
+        # A strict prompt makes small models refuse answerable questions too, and `verify` sets
+        # aside answers no passage holds; a second, plainer prompt over the best passages is
+        # trusted only when its answer passes the same check.
         best = sources[: options.recheck_sources]
         second = _answer(load_prompt("ask_recheck"), question, best, model, results, options,
                          sources=format_sources(best, document.kind))
-        answer = second if second.supported and second.cited else answer
+        if second.supported:
+            answer = second
+        elif second.unverified and not answer.unverified:
+            answer.unverified = second.unverified
     answer.timings = {"retrieve": retrieved - started, "answer": time.perf_counter() - retrieved}
     return answer
 
@@ -119,7 +128,7 @@ def _answer(
     options_ = GenerationOptions(max_new_tokens=options.answer_tokens, batch_size=1)
     reply = run_steps(model, results, [Step(key, rendered)], options_)[0]
     text = tidy(reply, truncated=model.count_tokens(reply) >= options.answer_tokens - 2)
-    return attribute(interpret(question, text, given, model.name))
+    return verify(attribute(interpret(question, text, given, model.name)))
 
 
 def ask_by_reading(
@@ -233,6 +242,35 @@ def attribute(answer: Answer) -> Answer:
     if len(shared) >= 0.6 * len(own) and (len(shared) >= 2 or any(ch.isdigit() for term in shared for ch in term)):
         answer.cited, answer.matched = [best.number], True
     return answer
+
+
+def verify(answer: Answer) -> Answer:
+    """Keep an answer only where the passages hold its own words; else it becomes a refusal.
+
+    A small model asked what a document does not say often answers anyway, from what it knows,
+    and cites a passage that says nothing of the kind. The answer's own terms (those the question
+    does not already have; citations left out) must be at least half inside the passages it cites,
+    or else at least 60% inside one other passage, which it is then cited to. A multiple-choice
+    answer is exempt: its words are the option's, which the question already holds.
+    """
+    if not answer.supported or MULTIPLE_CHOICE.search(answer.question):
+        return answer
+    own = _evidence(_CITATION.sub(" ", answer.text)) - _evidence(answer.question)
+    if not own:
+        return answer
+    cited = [s for s in answer.sources if s.number in answer.cited]
+    held = set().union(*(_evidence(s.text) for s in cited)) & own if cited else set()
+    if len(held) >= 0.5 * len(own):
+        return answer
+    best = max(answer.sources, key=lambda source: len(own & _evidence(source.text)), default=None)
+    if best is not None and len(own & _evidence(best.text)) >= 0.6 * len(own):
+        answer.cited, answer.matched = [best.number], True
+        return answer
+    return Answer(answer.question, "", False, answer.sources, [], answer.model, unverified=answer.text)
+
+
+# A question that lists options: "(A) ..." / "B) ..." on their own lines, at least two of them.
+MULTIPLE_CHOICE = re.compile(r"(?m)^\s*\(?[A-Da-d][).].+\n\s*\(?[A-Da-d][).]")
 
 
 # Words that occur in nearly every passage, so they show nothing about where a reply came from.

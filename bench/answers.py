@@ -1,0 +1,236 @@
+"""Answer quality of `longdoc ask` (retrieval mode): four tasks of at least 30 questions each, with
+the search-only baseline beside them, and seconds per question.
+
+    python bench/answers.py --model qwen2.5-1.5b --json-out bench/results/answers_new_1.5b.json
+    python bench/answers.py --root /tmp/longdoc-main --model qwen2.5-1.5b --json-out .../answers_main_1.5b.json
+
+`--root` imports longdoc from another checkout (the current main in a git worktree), so main and a
+change run the same items with the same scoring. Items (development split, ../shared/eval/):
+
+  nq            the 36 questions on the 7 Natural Questions Wikipedia pages (HTML read as
+                `longdoc ask page.html` would); right when the answer contains a reference answer
+  quality       the first 6 questions on each of the 5 QuALITY stories (30); right when the answer
+                names the right option (its letter, else the option sharing most words)
+  cmrc          CMRC 2018 dev: articles 0-49 joined into one Chinese document (~50K characters),
+                the first question of 30 of them, spread evenly; right when the answer contains the span
+  unanswerable  questions the document cannot answer (30): 15 NQ questions asked on the next NQ
+                page (another topic), 15 CMRC questions of articles 50-99 asked on the document of
+                articles 0-49; right when the answer is "not in the document"
+
+search-only baseline: the top 3 hits of `longdoc search` (no model) contain a reference (nq, cmrc),
+or the option sharing most words with them (quality); it never refuses (unanswerable: 0).
+
+Indexes are kept in --index-home (built once, shared by runs); answers go to a fresh result cache,
+so each run answers every question itself. The JSON is rewritten after each question and a re-run
+with the same --json-out skips the questions already there (Ctrl-C loses nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import string
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from itertools import zip_longest
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+EVAL = BENCH.parent.parent / "shared" / "eval"
+TASKS = ("nq", "quality", "cmrc", "unanswerable")
+_STOPWORDS = frozenset("a an the of and or to in on at for by with is are was were be it its that this as from his her their they he she".split())
+
+
+@dataclass(frozen=True)
+class Item:
+    task: str
+    document: str  # key into the documents
+    question: str
+    answers: tuple[str, ...] = ()  # references; none for unanswerable
+    options: dict[str, str] = field(default_factory=dict)  # quality: letter -> option text
+
+    @property
+    def key(self) -> str:
+        return f"{self.task}|{self.document}|{self.question}"
+
+
+def _leval(name: str) -> list[dict]:  # type: ignore[type-arg]
+    with open(EVAL / "leval" / f"{name}.dev.jsonl", encoding="utf-8") as file:
+        return [json.loads(line) for line in file]
+
+
+def build_items() -> tuple[dict[str, str], list[Item]]:
+    """Document texts by key, and every item of every task."""
+    from longdoc.ingest.html import html_to_text
+
+    texts: dict[str, str] = {}
+    items: list[Item] = []
+    nq = _leval("natural_question")
+    for n, row in enumerate(nq):
+        texts[f"nq{n}"] = html_to_text(row["input"])
+        items += [Item("nq", f"nq{n}", q, (a,)) for q, a in zip(row["instructions"], row["outputs"])]
+    for n, row in enumerate(_leval("quality")):
+        texts[f"quality{n}"] = row["input"]
+        for question, reference in list(zip(row["instructions"], row["outputs"]))[:6]:
+            options = dict(re.findall(r"\(([A-D])\)\s*(.+)", question))
+            letter = re.search(r"\(([A-D])\)", reference).group(1)  # type: ignore[union-attr]
+            items.append(Item("quality", f"quality{n}", question.strip() + "\nName the letter of the right option.", (letter,), options))
+    articles = json.loads((EVAL / "cmrc2018" / "dev100.json").read_text(encoding="utf-8"))["data"]
+    paragraphs = [article["paragraphs"][0] for article in articles]
+    texts["cmrc0-49"] = "\n\n".join(p["context"] for p in paragraphs[:50])
+    for n in (round(i * 50 / 30) for i in range(30)):
+        qa = paragraphs[n]["qas"][0]
+        items.append(Item("cmrc", "cmrc0-49", qa["question"], tuple(a["text"] for a in qa["answers"])))
+    pairs = [(d, q) for q in range(3) for d in range(len(nq))][:15]
+    items += [Item("unanswerable", f"nq{(d + 1) % len(nq)}", nq[d]["instructions"][q]) for d, q in pairs]
+    items += [Item("unanswerable", "cmrc0-49", paragraphs[50 + 3 * i]["qas"][0]["question"]) for i in range(15)]
+    return texts, items
+
+
+def _normalise(text: str) -> str:
+    text = text.lower().translate(str.maketrans("", "", string.punctuation + "，。、“”‘’（）《》：；！？"))
+    return " ".join(w for w in text.split() if w not in ("a", "an", "the"))
+
+
+def contains(answer: str, references: tuple[str, ...]) -> bool:
+    flat = _normalise(answer).replace(" ", "")
+    return any(_normalise(r).replace(" ", "") in flat for r in references if r.strip())
+
+
+def chosen_option(answer: str, options: dict[str, str]) -> str | None:
+    """The option an answer names: "(B)", "B)" or a leading "B", else the one sharing most words."""
+    letter = re.search(r"\(([A-D])\)|\b([A-D])\)|^([A-D])\b|\b(?:option|answer)\s+(?:is\s+)?\(?([A-D])\b", answer.strip(), re.I)
+    if letter:
+        return next(g for g in letter.groups() if g).upper()
+    words = _words(answer)
+    overlap = {k: len(words & _words(v)) for k, v in options.items()}
+    return max(overlap, key=overlap.get) if overlap and max(overlap.values()) > 0 else None  # type: ignore[arg-type]
+
+
+def _words(text: str) -> set[str]:
+    return set(_normalise(text).split()) - _STOPWORDS
+
+
+def score(item: Item, text: str, refused: bool) -> bool:
+    if item.task == "unanswerable":
+        return refused
+    if refused:
+        return False
+    if item.task == "quality":
+        return chosen_option(text, item.options) == item.answers[0]
+    return contains(text, item.answers)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="qwen2.5-1.5b")
+    parser.add_argument("--root", type=Path, default=BENCH.parent, help="the longdoc checkout to import")
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--limit", type=int, default=0, help="questions per task (0: all)")
+    parser.add_argument("--search-only", action="store_true", help="the baseline: top 3 hits, no model")
+    parser.add_argument("--index-home", type=Path, default=Path.home() / ".cache" / "longdoc-bench")
+    parser.add_argument("--json-out", type=Path, required=True)
+    args = parser.parse_args()
+    sys.path.insert(0, str(args.root.resolve()))
+    _prepare_home(args.index_home)
+
+    from longdoc.document import Document, Page
+    from longdoc.memory.choice import open_embedder, reads_as_english
+    from longdoc.memory.index import open_memory
+
+    texts, items = build_items()
+    wanted = args.tasks.split(",")
+    per_task = [[i for i in items if i.task == t][: args.limit or None] for t in wanted]
+    # Round-robin over the tasks, so a run stopped early has about as many questions of each.
+    chosen = [item for row in zip_longest(*per_task) for item in row if item is not None]
+    done = json.loads(args.json_out.read_text()) if args.json_out.exists() else {"rows": []}
+    seen = {row["key"] for row in done["rows"]}
+    model, ask = (None, None) if args.search_only else _load(args.model, args.index_home)
+    embedders: dict[bool, object] = {}
+    memories: dict[str, object] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-results-") as scratch:
+        from longdoc.tasks.results import ResultCache
+
+        results = ResultCache(Path(scratch))
+        for item in chosen:
+            if item.key in seen:
+                continue
+            document = Document(source=item.document, pages=(Page(1, texts[item.document]),))
+            if item.document not in memories:
+                english = reads_as_english(document.text)
+                if english not in embedders:
+                    embedders[english] = open_embedder(None, document.text)[0]
+                memories[item.document] = open_memory(document, embedders[english], home=args.index_home)[0]
+            memory = memories[item.document]
+            started = time.perf_counter()
+            if args.search_only:
+                hits = memory.search(item.question, k=3)  # type: ignore[attr-defined]
+                text, refused = "\n".join(hit.chunk.text for hit in hits), False
+                if item.task == "quality":
+                    text = _closest_option(text, item.options)
+            else:
+                answer = ask(document, memory, item.question, model, results)  # type: ignore[misc]
+                text, refused = answer.text, not answer.supported
+            row = {"key": item.key, "task": item.task, "question": item.question, "answer": text[:600],
+                   "refused": refused, "ok": score(item, text, refused), "seconds": round(time.perf_counter() - started, 1)}
+            done["rows"].append(row)
+            print(f"{item.task:12} {'OK ' if row['ok'] else 'no '} {row['seconds']:6.1f}s {item.question[:60]!r} -> {text[:90]!r}", flush=True)
+            _save(args, done)
+    done["summary"] = summarize(done["rows"])
+    _save(args, done)
+    print(json.dumps(done["summary"], indent=1))
+
+
+def _closest_option(text: str, options: dict[str, str]) -> str:
+    words = _words(text)
+    best = max(options, key=lambda k: len(words & _words(options[k]))) if options else "A"
+    return f"({best})"
+
+
+def _prepare_home(home: Path) -> None:
+    """The index home, with longdoc's converted models linked in so nothing is converted twice."""
+    home.mkdir(parents=True, exist_ok=True)
+    models = Path(os.environ.get("LONGDOC_HOME", Path.home() / ".cache" / "longdoc")) / "models"
+    link = home / "models"
+    if models.is_dir() and not link.exists():
+        link.symlink_to(models)
+
+
+def _load(spec: str, home: Path):  # type: ignore[no-untyped-def]
+    from longdoc.engine.loading import load_model
+    from longdoc.tasks.ask import ask
+
+    return load_model(spec, home), ask
+
+
+def summarize(rows: list[dict]) -> dict:  # type: ignore[type-arg]
+    by_task: dict[str, dict] = {}  # type: ignore[type-arg]
+    for task in TASKS:
+        mine = [r for r in rows if r["task"] == task]
+        if mine:
+            by_task[task] = {"n": len(mine), "accuracy": round(sum(r["ok"] for r in mine) / len(mine), 3),
+                             "refused": round(sum(r["refused"] for r in mine) / len(mine), 3),
+                             "seconds_per_question": round(sum(r["seconds"] for r in mine) / len(mine), 1)}
+    return by_task
+
+
+def _save(args: argparse.Namespace, done: dict) -> None:  # type: ignore[type-arg]
+    done.update(model="search-only" if args.search_only else args.model, root=str(args.root), cpu=_cpu())
+    staging = args.json_out.with_suffix(".tmp")
+    staging.write_text(json.dumps(done, indent=1, ensure_ascii=False), encoding="utf-8")
+    os.replace(staging, args.json_out)
+
+
+def _cpu() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+if __name__ == "__main__":
+    main()
