@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -444,6 +447,31 @@ def test_other_model_layouts_load_through_sentence_transformers(minilm, tmp_path
     assert (other.embed(texts) * minilm.embed(texts)).sum(axis=1).min() > 0.999
     assert other.max_tokens == minilm.max_tokens and other.count_tokens(texts[1]) == minilm.count_tokens(texts[1])
     assert other.id != minilm.id and other.id.startswith("minilm-without-normalize:384d:")
+
+
+def test_queries_embedded_in_numpy_match_the_library(minilm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from sentence_transformers import SentenceTransformer
+
+    from longdoc.memory.embedder import default_model_path
+
+    queries = ["Where is the spare lighthouse key?", "灯塔的钥匙在哪里", "heating costs " * 200]  # the last one cut to 254 tokens
+    library = SentenceTransformer(str(default_model_path()), device="cpu", local_files_only=True).encode(queries, normalize_embeddings=True)
+    assert (minilm.embed_queries(queries) * library).sum(axis=1).min() > 0.9999
+
+
+def test_a_cached_search_does_not_import_torch(tmp_path: Path) -> None:
+    """`longdoc search` on an indexed document answers without torch (2-4 s to import on a small CPU)."""
+    document = tmp_path / "notes.txt"
+    document.write_text("The spare key to the lamp room hangs behind the chart cabinet. " * 40 + "Rain fell on the pier. " * 400)
+    environment = {**os.environ, "LONGDOC_HOME": str(tmp_path / "home")}
+    # `python -m longdoc search ...`, saying on exit whether torch was ever imported.
+    probe = [sys.executable, "-c", "import atexit, runpy, sys; sys.argv = ['longdoc', *sys.argv[1:]]; "
+             "atexit.register(lambda: print('torch' in sys.modules, file=sys.stderr)); runpy.run_module('longdoc', run_name='__main__')",
+             "search", str(document), "where is the spare key", "-k", "1"]
+    subprocess.run(probe, env=environment, capture_output=True, check=True)  # builds the index
+    done = subprocess.run(probe, env=environment, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "chart cabinet" in done.stdout and done.stderr.strip().splitlines()[-1] == "False"
 
 
 def test_missing_model_directory_is_a_model_error(tmp_path: Path) -> None:

@@ -107,6 +107,12 @@ class SentenceTransformerEmbedder:
                 on_progress(len(batch))
         return vectors
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of search queries: through numpy where the backend can (no torch import, so a
+        search on a cached index starts fast), else as chunks are embedded."""
+        numpy_encode = getattr(self._backend, "encode_numpy", None)
+        return numpy_encode(list(texts)) if numpy_encode is not None else self.embed(texts)
+
 
 def _check_model_dir(path: Path) -> None:
     """Refuse anything that is not a local sentence-transformers directory with safetensors weights."""
@@ -154,6 +160,7 @@ class _BertBackend:
         self.max_tokens = self._encoder.max_tokens
         self.dimension = self._encoder.shape.hidden
         self.count_tokens = self._encoder.count_tokens
+        self.encode_numpy = self._encoder.encode_numpy
 
     def encode(self, texts: list[str]) -> np.ndarray:
         with _autocast(self._bf16):
