@@ -169,14 +169,16 @@ def main() -> None:
             started = time.perf_counter()
             if args.search_only:
                 hits = memory.search(item.question, k=3)  # type: ignore[attr-defined]
-                text, refused = "\n".join(hit.chunk.text for hit in hits), False
+                text, refused, unverified = "\n".join(hit.chunk.text for hit in hits), False, ""
                 if item.task == "quality":
                     text = _closest_option(text, item.options)
             else:
                 answer = ask(document, memory, item.question, model, results)  # type: ignore[misc]
-                text, refused = answer.text, not answer.supported
+                text, refused, unverified = answer.text, not answer.supported, getattr(answer, "unverified", "")
             row = {"key": item.key, "task": item.task, "question": item.question, "answer": text[:600],
-                   "refused": refused, "ok": score(item, text, refused), "seconds": round(time.perf_counter() - started, 1)}
+                   "refused": refused, "ok": score(item, text, refused), "seconds": round(time.perf_counter() - started, 1),
+                   # an answer set aside by the support check, and whether it would have counted
+                   "unverified": unverified[:300], "unverified_ok": bool(unverified) and score(item, unverified, False)}
             done["rows"].append(row)
             print(f"{item.task:12} {'OK ' if row['ok'] else 'no '} {row['seconds']:6.1f}s {item.question[:60]!r} -> {text[:90]!r}", flush=True)
             _save(args, done)

@@ -19,7 +19,6 @@ from longdoc.errors import (
     InputUnreadable,
 )
 from longdoc.ingest.html import html_to_text
-from longdoc.ingest.pdf import read_pdf
 from longdoc.ingest.sniff import is_pdf, looks_like_html
 from longdoc.ingest.text import decode, split_pages
 
@@ -78,6 +77,8 @@ def _read_stdin(stdin: BinaryIO | None) -> bytes:
 
 
 def _pdf_document(data: bytes, name: str, timeout: float) -> Document:
+    from longdoc.ingest.pdf import read_pdf  # pypdf takes ~0.3 s to import: only for PDFs
+
     result = read_pdf(data, name, timeout)
     return Document(source=name, pages=result.pages, kind="pdf", warnings=result.warnings)
 
