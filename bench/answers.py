@@ -40,6 +40,10 @@ from itertools import zip_longest
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+
+from bench.harness import cpu_model  # noqa: E402  (before --root puts another checkout first)
+
 EVAL = BENCH.parent.parent / "shared" / "eval"
 TASKS = ("nq", "quality", "cmrc", "unanswerable")
 _STOPWORDS = frozenset("a an the of and or to in on at for by with is are was were be it its that this as from his her their they he she".split())
@@ -221,17 +225,11 @@ def summarize(rows: list[dict]) -> dict:  # type: ignore[type-arg]
 
 
 def _save(args: argparse.Namespace, done: dict) -> None:  # type: ignore[type-arg]
-    done.update(model="search-only" if args.search_only else args.model, root=str(args.root), cpu=_cpu())
+    done.update(model="search-only" if args.search_only else args.model, root=str(args.root), cpu=cpu_model())
     staging = args.json_out.with_suffix(".tmp")
     staging.write_text(json.dumps(done, indent=1, ensure_ascii=False), encoding="utf-8")
     os.replace(staging, args.json_out)
 
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 if __name__ == "__main__":

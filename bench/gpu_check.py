@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, Qwen2Config  # noqa: E402
 
+from bench.harness import cpu_model  # noqa: E402
 from longdoc.engine.generation import generate_tokens  # noqa: E402
 from longdoc.engine.model import GenerationOptions  # noqa: E402
 from longdoc.engine.reader import SegmentReader  # noqa: E402
@@ -199,7 +199,7 @@ def main() -> None:
     full_lengths = (1024,) if quick else (32768, 131072)
     # A GPU wants long segments; the window is where each segment still sees its predecessors.
     gpu_config = SegmentCacheConfig(sinks=64, window=512, segment=256) if quick else SegmentCacheConfig(sinks=64, window=4096, segment=4096)
-    report: Row = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else f"cpu ({_cpu()})",
+    report: Row = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else f"cpu ({cpu_model()})",
                    "torch": torch.__version__, "preset_architecture": preset, "dtype": str(dtype).removeprefix("torch."),
                    "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "quick": quick}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -280,15 +280,6 @@ def markdown(report: Row) -> str:
         lines.append(f"- out of time before: {', '.join(report['skipped'])}")
     return "\n".join(lines) + "\n"
 
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return os.uname().machine
 
 
 if __name__ == "__main__":

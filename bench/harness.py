@@ -41,7 +41,7 @@ def describe_machine() -> Row:
     device, dtype = choose_device("auto")
     return {
         "cores": os.cpu_count(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "ram_gb": round(_meminfo_kb("MemTotal") / 1024**2, 1),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "device": str(device),
@@ -52,7 +52,7 @@ def describe_machine() -> Row:
     }
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     for line in _read("/proc/cpuinfo").splitlines():
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()

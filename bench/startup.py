@@ -25,6 +25,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import cpu_model  # noqa: E402
+
 WORDS = ("harbour lamp keeper ledger tide storm beacon cliff rope signal fog vessel cargo pier lantern "
          "survey budget council report winter repair supply engine chart record").split()
 
@@ -87,14 +91,8 @@ def main() -> None:
     for row in rows:
         print(f"| `{row['case']}` | {row['this_s']} | {row['baseline_s']} | {row['speedup']}x |")
     if args.json_out:
-        args.json_out.write_text(json.dumps({"cpu": _cpu(), "baseline": str(args.baseline), "rows": rows}, indent=1))
+        args.json_out.write_text(json.dumps({"cpu": cpu_model(), "baseline": str(args.baseline), "rows": rows}, indent=1))
 
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 if __name__ == "__main__":
