@@ -72,7 +72,8 @@ class BertSentenceEncoder:
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
-        weights = load_file(str(model_dir / "model.safetensors"))
+        self._weights_file = model_dir / "model.safetensors"
+        weights = load_file(str(self._weights_file))
         self.arrays = {name.removeprefix("bert."): tensor.astype(np.float32) for name, tensor in weights.items()}
         self._tensors: dict[str, Any] | None = None  # the same weights as torch tensors, made on first batch
 
@@ -98,7 +99,12 @@ class BertSentenceEncoder:
         import torch
 
         if self._tensors is None:
-            self._tensors = {name: torch.from_numpy(array) for name, array in self.arrays.items()}
+            # Loaded again by torch rather than wrapped around the numpy arrays: on those buffers
+            # the batch forward ran about 2x slower (AMD EPYC, 2 cores).
+            from safetensors.torch import load_file
+
+            weights = load_file(str(self._weights_file))
+            self._tensors = {name.removeprefix("bert."): tensor.float() for name, tensor in weights.items()}
         self.torch = torch
         tokens, mask = (torch.from_numpy(a) for a in self._token_ids(texts))
         with torch.inference_mode():
