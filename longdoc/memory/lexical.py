@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -33,16 +34,25 @@ _STOPWORDS = frozenset(
 def tokenize(text: str) -> list[str]:
     """Search terms of `text`: lowercased words minus stopwords, and bigrams of CJK runs."""
     terms: list[str] = []
-    for match in _TOKEN.finditer(text):
-        cjk, word = match.groups()
+    for cjk, word in _TOKEN.findall(text):
         if cjk:
             terms.extend([cjk] if len(cjk) == 1 else [cjk[i : i + 2] for i in range(len(cjk) - 1)])
         else:
-            word = word.lower()
-            # Single letters are mostly split-off contractions ("world's" -> "world", "s").
-            if word not in _STOPWORDS and (len(word) > 1 or word.isdigit()):
-                terms.append(_stem(word))
+            term = _term(word)
+            if term is not None:
+                terms.append(term)
     return terms
+
+
+@lru_cache(maxsize=1 << 17)
+def _term(word: str) -> str | None:
+    """A word's search term, or None for a stopword or a lone letter ("world's" -> "world", "s").
+    Cached: a document repeats few distinct words many times, and a cached search re-indexes
+    every chunk for BM25 (400K tokens: 2.5 s before, on a 2-core CPU)."""
+    word = word.lower()
+    if word in _STOPWORDS or (len(word) == 1 and not word.isdigit()):
+        return None
+    return _stem(word)
 
 
 def _stem(word: str) -> str:
