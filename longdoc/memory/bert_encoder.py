@@ -57,7 +57,6 @@ class BertSentenceEncoder:
     """Mean-pooled, L2-normalised BERT sentence embeddings (the all-MiniLM family)."""
 
     def __init__(self, model_dir: Path, max_tokens: int) -> None:
-        from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
         config = json.loads((model_dir / "config.json").read_text())
@@ -73,9 +72,9 @@ class BertSentenceEncoder:
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
         self._weights_file = model_dir / "model.safetensors"
-        weights = load_file(str(self._weights_file))
-        self.arrays = {name.removeprefix("bert."): tensor.astype(np.float32) for name, tensor in weights.items()}
-        self._tensors: dict[str, Any] | None = None  # the same weights as torch tensors, made on first batch
+        # Each form of the weights is read on first use: numpy for queries, torch for batches.
+        self._arrays: dict[str, np.ndarray] | None = None
+        self._tensors: dict[str, Any] | None = None
 
     def count_tokens(self, text: str) -> int:
         """WordPiece tokens of `text`, without [CLS]/[SEP]."""
@@ -113,6 +112,15 @@ class BertSentenceEncoder:
             pooled = summed / mask.sum(dim=1, keepdim=True).clamp(min=1)
             pooled = torch.nn.functional.normalize(pooled, dim=-1)
         return pooled.float().numpy().astype(np.float32)
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The weights as float32 numpy arrays, by name without the "bert." prefix."""
+        if self._arrays is None:
+            from safetensors.numpy import load_file
+
+            self._arrays = {name.removeprefix("bert."): a.astype(np.float32) for name, a in load_file(str(self._weights_file)).items()}
+        return self._arrays
 
     def encode_numpy(self, texts: list[str]) -> np.ndarray:
         """The same embeddings computed in numpy: for a query or two, where importing torch would

@@ -234,11 +234,10 @@ def attribute(answer: Answer) -> Answer:
     """
     if not answer.supported or answer.cited or not answer.sources:
         return answer
-    own = _evidence(answer.text) - _evidence(answer.question)
+    own = _own_terms(answer)
     if not own:
         return answer
-    best = max(answer.sources, key=lambda source: len(own & _evidence(source.text)))
-    shared = own & _evidence(best.text)
+    best, shared = _best_holder(own, answer.sources)
     if len(shared) >= 0.6 * len(own) and (len(shared) >= 2 or any(ch.isdigit() for term in shared for ch in term)):
         answer.cited, answer.matched = [best.number], True
     return answer
@@ -255,18 +254,30 @@ def verify(answer: Answer) -> Answer:
     """
     if not answer.supported or MULTIPLE_CHOICE.search(answer.question):
         return answer
-    own = _evidence(_CITATION.sub(" ", answer.text)) - _evidence(answer.question)
+    own = _own_terms(answer)
     if not own:
         return answer
     cited = [s for s in answer.sources if s.number in answer.cited]
     held = set().union(*(_evidence(s.text) for s in cited)) & own if cited else set()
     if len(held) >= 0.5 * len(own):
         return answer
-    best = max(answer.sources, key=lambda source: len(own & _evidence(source.text)), default=None)
-    if best is not None and len(own & _evidence(best.text)) >= 0.6 * len(own):
-        answer.cited, answer.matched = [best.number], True
-        return answer
+    if answer.sources:
+        best, shared = _best_holder(own, answer.sources)
+        if len(shared) >= 0.6 * len(own):
+            answer.cited, answer.matched = [best.number], True
+            return answer
     return Answer(answer.question, "", False, answer.sources, [], answer.model, unverified=answer.text)
+
+
+def _own_terms(answer: Answer) -> set[str]:
+    """The reply's distinctive terms that the question does not already hold (citations left out)."""
+    return _evidence(_CITATION.sub(" ", answer.text)) - _evidence(answer.question)
+
+
+def _best_holder(own: set[str], sources: list[Source]) -> tuple[Source, set[str]]:
+    """The passage holding most of `own`, and those of its terms it holds."""
+    best = max(sources, key=lambda source: len(own & _evidence(source.text)))
+    return best, own & _evidence(best.text)
 
 
 # A question that lists options: "(A) ..." / "B) ..." on their own lines, at least two of them.
