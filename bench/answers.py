@@ -136,6 +136,8 @@ def main() -> None:
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--limit", type=int, default=0, help="questions per task (0: all)")
     parser.add_argument("--search-only", action="store_true", help="the baseline: top 3 hits, no model")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="an AskOptions field for this run, e.g. max_sources=5 (repeatable)")
     parser.add_argument("--index-home", type=Path, default=Path.home() / ".cache" / "longdoc-bench")
     parser.add_argument("--json-out", type=Path, required=True)
     args = parser.parse_args()
@@ -154,6 +156,7 @@ def main() -> None:
     done = json.loads(args.json_out.read_text()) if args.json_out.exists() else {"rows": []}
     seen = {row["key"] for row in done["rows"]}
     model, ask = (None, None) if args.search_only else _load(args.model, args.index_home)
+    options = _ask_options(args.set)
     embedders: dict[bool, object] = {}
     memories: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="bench-results-") as scratch:
@@ -177,7 +180,7 @@ def main() -> None:
                 if item.task == "quality":
                     text = _closest_option(text, item.options)
             else:
-                answer = ask(document, memory, item.question, model, results)  # type: ignore[misc]
+                answer = ask(document, memory, item.question, model, results, options)  # type: ignore[misc]
                 text, refused, unverified = answer.text, not answer.supported, getattr(answer, "unverified", "")
             row = {"key": item.key, "task": item.task, "question": item.question, "answer": text[:600],
                    "refused": refused, "ok": score(item, text, refused), "seconds": round(time.perf_counter() - started, 1),
@@ -189,6 +192,17 @@ def main() -> None:
     done["summary"] = summarize(done["rows"])
     _save(args, done)
     print(json.dumps(done["summary"], indent=1))
+
+
+def _ask_options(settings: list[str]):  # type: ignore[no-untyped-def]
+    """AskOptions with FIELD=VALUE overrides, each value read as its field's type."""
+    from dataclasses import fields, replace
+
+    from longdoc.tasks.ask import AskOptions
+
+    types = {f.name: type(getattr(AskOptions(), f.name)) for f in fields(AskOptions)}
+    pairs = [setting.split("=", 1) for setting in settings]
+    return replace(AskOptions(), **{name: types[name](value) for name, value in pairs})
 
 
 def _closest_option(text: str, options: dict[str, str]) -> str:
@@ -225,7 +239,8 @@ def summarize(rows: list[dict]) -> dict:  # type: ignore[type-arg]
 
 
 def _save(args: argparse.Namespace, done: dict) -> None:  # type: ignore[type-arg]
-    done.update(model="search-only" if args.search_only else args.model, root=str(args.root), cpu=cpu_model())
+    done.update(model="search-only" if args.search_only else args.model, root=str(args.root), cpu=cpu_model(),
+                options=args.set)
     staging = args.json_out.with_suffix(".tmp")
     staging.write_text(json.dumps(done, indent=1, ensure_ascii=False), encoding="utf-8")
     os.replace(staging, args.json_out)

@@ -161,6 +161,7 @@ def answer(document: Document, result: Answer, as_json: bool) -> None:
                 "citations": result.cited,
                 "citations_matched": result.matched,
                 "unverified_answer": result.unverified,  # a reply set aside: no passage holds its words
+                "unmentioned": result.unmentioned,  # what the question names and the document never does
                 "sources": [{**asdict(s), "location": s.location(document.kind), "cited": s.number in result.cited}
                             for s in result.sources],
                 "timings": {name: round(seconds, 3) for name, seconds in result.timings.items()},
@@ -169,6 +170,8 @@ def answer(document: Document, result: Answer, as_json: bool) -> None:
         return
     if not result.supported:
         emit("The document does not seem to answer this question.")
+        if result.unmentioned:
+            emit(f"It never mentions: {', '.join(result.unmentioned)}.")
     else:
         emit(result.text)
     shown = [s for s in result.sources if s.number in result.cited] if result.cited else result.sources[:3]

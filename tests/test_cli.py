@@ -251,10 +251,16 @@ def test_ask_says_when_the_document_has_no_answer(tmp_path: Path, embedder: Fake
     path.write_text(LEDGER)
     fake = fake_model(context_window=1500, reply=lambda prompt: "NOT IN DOCUMENT")
     monkeypatch.setattr(cli, "_model", lambda settings, cache=None: fake)
-    assert cli.run(["ask", str(path), "Which football team does the keeper support?"]) == 0
+    assert cli.run(["ask", str(path), "What colour is the keeper's lamp?"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("The document does not seem to answer this question.")
     assert "Closest passages (not cited):" in out
+    assert fake.prompts and "never mentions" not in out  # the ledger speaks of the keeper: the model said no
+    assert cli.run(["ask", str(path), "Which football team won the cup final?", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert not payload["supported"] and payload["unmentioned"] == ["football", "team", "won", "cup", "final"]
+    assert cli.run(["ask", str(path), "Which football team won the cup final?"]) == 0
+    assert "It never mentions: football, team, won, cup, final." in capsys.readouterr().out
 
 
 def test_ask_read_mode_reads_with_block_memory_and_needs_no_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]

@@ -171,7 +171,7 @@ def test_a_refusal_gets_a_second_look_that_must_cite_a_passage(fake_model, tmp_p
 def test_an_uncited_second_look_does_not_overturn_the_refusal(fake_model, tmp_path: Path) -> None:
     document = _manual()
     model = fake_model(context_window=600, reply=lambda p: NOT_FOUND_MARKER if _strict(p) else "The Harbour Rovers won it.")
-    answer = ask(document, _memory(document), "Which football team won the cup?", model, ResultCache(tmp_path))
+    answer = ask(document, _memory(document), "Which pump did the north office replace?", model, ResultCache(tmp_path))
     assert not answer.supported and answer.text == "" and len(model.prompts) == 2
 
 
@@ -208,6 +208,43 @@ def test_a_multiple_choice_answer_is_not_held_to_the_passages_words(fake_model, 
     model = fake_model(context_window=600, reply=lambda p: "(B), as the keeper's log makes plain [1].")
     answer = ask(document, _memory(document), question, model, ResultCache(tmp_path))
     assert answer.supported and answer.text.startswith("(B)")
+
+
+def test_a_question_about_what_the_document_never_mentions_is_refused_without_the_model(fake_model, tmp_path: Path) -> None:
+    document = _manual()
+    model = fake_model(context_window=600, reply=lambda p: "The Harbour Rovers won it [1].")
+    answer = ask(document, _memory(document), "Which football team won the cup?", model, ResultCache(tmp_path))
+    assert not answer.supported and answer.text == "" and model.prompts == []
+    assert answer.unmentioned == ["football", "team", "won", "cup"] and answer.sources  # closest passages still shown
+    read = ask_by_reading(document, "Which football team won the cup?", model, ResultCache(tmp_path))
+    assert not read.supported and read.unmentioned and model.prompts == []
+
+
+@pytest.mark.parametrize(
+    ("question", "text"),
+    [
+        # Other forms of the question's words: "concluded" for "conclusion", "keepers" for "keeper".
+        ("What was the conclusion of the keepers?", "The keeper concluded that the lamp room needs a new brass key."),
+        # Only words naming something count: "what is it called", "the author".
+        ("What does the author say the small room is called?", "The lamp room is the small room at the top."),
+        # An English question about a Chinese text: its words could not be in it.
+        ("Where does the key hang?", "灯室的铜钥匙挂在北边办公室的海图柜后面。"),
+        ("铜钥匙挂在哪里？", "灯室的铜钥匙挂在北边办公室的海图柜后面。"),
+    ],
+)
+def test_a_question_the_document_speaks_of_goes_to_the_model(fake_model, tmp_path: Path, question: str, text: str) -> None:
+    document = Document(source="note.txt", pages=(Page(1, text),))
+    model = fake_model(context_window=600, reply=lambda p: NOT_FOUND_MARKER)
+    answer = ask(document, _memory(document), question, model, ResultCache(tmp_path))
+    assert answer.unmentioned == [] and model.prompts  # asked, and refused by the model itself
+
+
+def test_a_chinese_question_about_a_name_the_text_never_has_is_refused(fake_model, tmp_path: Path) -> None:
+    document = Document(source="note.txt", pages=(Page(1, "沼鹿又叫泽鹿，生活在湿地。灯室的铜钥匙挂在海图柜后面。"),))
+    model = fake_model(context_window=600, reply=lambda p: "坡鹿又叫海南坡鹿 [1]。")
+    answer = ask(document, _memory(document), "亨丁顿舞蹈症有什么症状？", model, ResultCache(tmp_path))
+    assert not answer.supported and model.prompts == []
+    assert answer.unmentioned == ["亨丁顿舞蹈症", "症状"]
 
 
 def test_an_answer_at_the_first_look_needs_no_second(fake_model, tmp_path: Path) -> None:

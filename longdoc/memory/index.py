@@ -15,7 +15,7 @@ from longdoc.console import warn
 from longdoc.document import Document
 from longdoc.errors import ModelError
 from longdoc.memory.embedder import Embedder, embed_query
-from longdoc.memory.lexical import BM25
+from longdoc.memory.lexical import BM25, Vocabulary
 from longdoc.memory.store import MemoryStore, StoredMemory, cache_key
 
 # Candidates taken from each ranking before fusion: deep enough that a chunk ranked low by one
@@ -70,6 +70,11 @@ class DocumentMemory:
         if len(chunks):
             self._dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
         self._lexical = BM25([chunk.text for chunk in chunks])
+
+    @cached_property
+    def vocabulary(self) -> Vocabulary:
+        """The search terms of the whole document, to ask whether it mentions a word at all."""
+        return self._lexical.vocabulary()
 
     def search(self, query: str, k: int = 5, method: Method = "hybrid") -> list[Hit]:
         """The `k` chunks that best match `query`, best first."""

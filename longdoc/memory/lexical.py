@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -64,6 +64,23 @@ def _stem(word: str) -> str:
     return word
 
 
+class Vocabulary:
+    """The search terms a text holds, to ask whether it mentions a word at all.
+
+    A word of six or more letters also counts as mentioned when the text has a word of the same
+    first five letters ("conclusion" by "concluded", "summarize" by "summary"): the stemmer only
+    folds plurals, and a word the text never names in any form is what matters here.
+    """
+
+    def __init__(self, terms: Iterable[str]) -> None:
+        self._terms = frozenset(terms)
+        self._prefixes = frozenset(t[:5] for t in self._terms if len(t) >= 5 and t.isascii() and t.isalpha())
+
+    def mentions(self, term: str) -> bool:
+        """Whether the text has `term` (a search term from `tokenize`), or a word sharing its first five letters."""
+        return term in self._terms or (len(term) >= 6 and term.isascii() and term.isalpha() and term[:5] in self._prefixes)
+
+
 class BM25:
     """An in-memory Okapi BM25 index over a fixed list of texts; built in well under a second."""
 
@@ -86,6 +103,10 @@ class BM25:
             term: (np.asarray(docs, dtype=np.int64), np.asarray(freqs, dtype=np.float32))
             for term, (docs, freqs) in postings.items()
         }
+
+    def vocabulary(self) -> Vocabulary:
+        """Every term of every text."""
+        return Vocabulary(self._postings)
 
     def idf(self, term: str) -> float:
         """Inverse document frequency, the non-negative variant (a term in every text scores ~0)."""

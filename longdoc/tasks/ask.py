@@ -18,9 +18,11 @@ from longdoc.chunking import ChunkConfig, chunk_document, span_location
 from longdoc.document import Document
 from longdoc.engine.model import GenerationOptions, Model
 from longdoc.memory.index import DocumentMemory, Hit
+from longdoc.memory.lexical import Vocabulary, tokenize
 from longdoc.tasks.cleanup import sentences, tidy
 from longdoc.tasks.prompts import PromptTemplate, load_prompt, prompt_text
 from longdoc.tasks.results import ResultCache, result_key
+from longdoc.tasks.scope import unmentioned
 from longdoc.tasks.steps import Step, run_steps
 
 # What the prompt tells the model to write when the passages do not hold the answer.
@@ -44,6 +46,9 @@ class AskOptions:
     # The second look (after a refusal) shows only the best few: qwen2.5-0.5b, given the needle as
     # passage [1] of 8 (2,100 tokens), invented an answer; given [1] of 4, it answered right.
     recheck_sources: int = 3
+    # A question whose terms the document mostly never mentions is not asked of the model
+    # (tasks/scope.py): below this share of them, the answer is "not in the document".
+    min_mentioned: float = 0.4
     # Read mode: tokens per numbered passage of the whole document (a citation's granularity).
     read_passage_tokens: int = 300
 
@@ -81,6 +86,8 @@ class Answer:
     matched: bool = False  # the citations were found by matching the reply's words; the model wrote none
     # A reply set aside because no passage holds its own words (see `verify`); kept for --json.
     unverified: str = ""
+    # What the question names that the document never does, when that decided the refusal.
+    unmentioned: list[str] = field(default_factory=list)
 
 
 def ask(
@@ -101,6 +108,9 @@ def ask(
     retrieved = time.perf_counter()
     if not sources:
         return Answer(question, "", False, [], [], model.name, {"retrieve": retrieved - started})
+    absent = unmentioned(question, document.text, memory.vocabulary, options.min_mentioned)
+    if absent:
+        return Answer(question, "", False, sources, [], model.name, {"retrieve": retrieved - started}, unmentioned=absent)
     formatted = format_sources(sources, document.kind)
     answer = _answer(prompt, question, sources, model, results, options, sources=formatted)
     if not answer.supported:
@@ -146,6 +156,9 @@ def ask_by_reading(
     sources = [_source(document, n, _Span(c.start, c.end, 0.0, [c.index], c.tokens)) for n, c in enumerate(chunks, 1)]
     if not sources:
         return Answer(question, "", False, [], [], model.name, {"read": 0.0})
+    absent = unmentioned(question, document.text, Vocabulary(tokenize(document.text)), options.min_mentioned)
+    if absent:
+        return Answer(question, "", False, [], [], model.name, {"read": time.perf_counter() - started}, unmentioned=absent)
     answer = _answer(prompt, question, sources, model, results, options, passages=format_sources(sources, document.kind))
     # A book has hundreds of passages: report the ones the answer stands on, not all it read.
     answer.sources = [s for s in sources if s.number in answer.cited]
