@@ -202,7 +202,10 @@ def _ask_options(settings: list[str]):  # type: ignore[no-untyped-def]
 
     types = {f.name: type(getattr(AskOptions(), f.name)) for f in fields(AskOptions)}
     pairs = [setting.split("=", 1) for setting in settings]
-    return replace(AskOptions(), **{name: types[name](value) for name, value in pairs})
+    def typed(name: str, value: str) -> object:
+        return value.lower() in ("1", "true", "yes") if types[name] is bool else types[name](value)
+
+    return replace(AskOptions(), **{name: typed(name, value) for name, value in pairs})
 
 
 def _closest_option(text: str, options: dict[str, str]) -> str:

@@ -247,6 +247,22 @@ def test_a_chinese_question_about_a_name_the_text_never_has_is_refused(fake_mode
     assert answer.unmentioned == ["亨丁顿舞蹈症", "症状"]
 
 
+def test_a_document_that_fits_the_budget_is_given_whole_in_reading_order(fake_model, tmp_path: Path) -> None:
+    pages = [" ".join(f"On day {d} of week {p} the keeper logged the tide at {d % 4} feet." for d in range(12)) for p in range(1, 4)]
+    pages[2] += " The brass key to the lamp room hangs behind the chart cabinet."
+    document = Document(source="log.pdf", pages=tuple(Page(i + 1, t) for i, t in enumerate(pages)), kind="pdf")
+    model = fake_model(context_window=2000, reply=_cite_key_source)
+    answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
+    assert answer.supported and "chart cabinet" in answer.text
+    assert 1 < len(answer.sources) <= AskOptions().max_sources
+    assert [s.start for s in answer.sources] == sorted(s.start for s in answer.sources)  # reading order
+    assert " ".join(s.text for s in answer.sources).split() == document.text.split()  # all of it, once
+    assert answer.sources[0].page_start == 1 and answer.sources[-1].page_end == 3
+    ranked = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path / "r"),
+                 AskOptions(whole_if_fits=False))
+    assert "brass key" in ranked.sources[0].text  # without it: the best match first
+
+
 def test_an_answer_at_the_first_look_needs_no_second(fake_model, tmp_path: Path) -> None:
     document = _manual()
     model = fake_model(context_window=600, reply=_cite_key_source)

@@ -22,7 +22,7 @@ from longdoc.memory.lexical import Vocabulary, tokenize
 from longdoc.tasks.cleanup import sentences, tidy
 from longdoc.tasks.prompts import PromptTemplate, load_prompt, prompt_text
 from longdoc.tasks.results import ResultCache, result_key
-from longdoc.tasks.scope import unmentioned
+from longdoc.tasks.scope import MULTIPLE_CHOICE, unmentioned
 from longdoc.tasks.steps import Step, run_steps
 
 # What the prompt tells the model to write when the passages do not hold the answer.
@@ -49,6 +49,9 @@ class AskOptions:
     # A question whose terms the document mostly never mentions is not asked of the model
     # (tasks/scope.py): below this share of them, the answer is "not in the document".
     min_mentioned: float = 0.4
+    # A document that fits the budget whole is given whole, in order, as at most max_sources
+    # passages: a question about a whole story needs more than the best few chunks.
+    whole_if_fits: bool = True
     # Read mode: tokens per numbered passage of the whole document (a citation's granularity).
     read_passage_tokens: int = 300
 
@@ -104,7 +107,8 @@ def ask(
     hits = memory.search(question, k=options.candidates)
     overhead = model.count_tokens(prompt_text(prompt.render(sources="", question=question))) + _PROMPT_MARGIN
     budget = model.context_window - overhead - options.answer_tokens
-    sources = select_passages(document, hits, model, budget, options.max_sources)
+    whole = whole_document(document, model, budget, options.max_sources) if options.whole_if_fits else []
+    sources = whole or select_passages(document, hits, model, budget, options.max_sources)
     retrieved = time.perf_counter()
     if not sources:
         return Answer(question, "", False, [], [], model.name, {"retrieve": retrieved - started})
@@ -210,6 +214,20 @@ def select_passages(
     return [_source(document, number, span) for number, span in enumerate(spans, start=1)]
 
 
+def whole_document(document: Document, model: Model, budget: int, limit: int) -> list[Source]:
+    """All of `document` as at most `limit` passages in reading order, if it fits `budget` tokens; else []."""
+    if len(document.text) > budget * 8:  # no tokenizer writes 8 characters a token: cannot fit
+        return []
+    total = model.count_tokens(document.text)
+    if total + 16 * limit > budget:
+        return []
+    config = ChunkConfig(size=max(total * 6 // (5 * limit) + 1, 64), overlap=0)  # a fifth spare: cuts fall at sentence ends
+    chunks = chunk_document(document, config, counter=model.count_tokens)
+    if len(chunks) > limit or sum(c.tokens for c in chunks) + 16 * len(chunks) > budget:
+        return []
+    return [_source(document, n, _Span(c.start, c.end, 0.0, [c.index], c.tokens)) for n, c in enumerate(chunks, 1)]
+
+
 def _source(document: Document, number: int, span: _Span) -> Source:
     last = max(span.start, span.end - 1)
     return Source(
@@ -291,10 +309,6 @@ def _best_holder(own: set[str], sources: list[Source]) -> tuple[Source, set[str]
     """The passage holding most of `own`, and those of its terms it holds."""
     best = max(sources, key=lambda source: len(own & _evidence(source.text)))
     return best, own & _evidence(best.text)
-
-
-# A question that lists options: "(A) ..." / "B) ..." on their own lines, at least two of them.
-MULTIPLE_CHOICE = re.compile(r"(?m)^\s*\(?[A-Da-d][).].+\n\s*\(?[A-Da-d][).]")
 
 
 # Words that occur in nearly every passage, so they show nothing about where a reply came from.

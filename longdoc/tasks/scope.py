@@ -25,6 +25,8 @@ _ASKING = frozenset(
 # Chinese question words and particles, and the commonest function characters: a character pair
 # holding one of them ("是什", "的职") crosses a word boundary and names nothing.
 _ASKING_CHARACTERS = frozenset("什么哪谁几多少吗呢嘛呀吧的是了在有和与")
+# A question that lists options: "(A) ..." / "B) ..." on their own lines, at least two of them.
+MULTIPLE_CHOICE = re.compile(r"(?m)^\s*\(?[A-Da-d][).].+\n\s*\(?[A-Da-d][).]")
 _CJK_RUN = re.compile(f"[{CJK_RANGES}]+")
 _CJK_CHARACTER = re.compile(f"[{CJK_RANGES}]")
 _LETTER = re.compile(rf"[^\W\d_{CJK_RANGES}]")
@@ -32,8 +34,11 @@ _WORD = re.compile(rf"[^\W_{CJK_RANGES}]+")
 
 
 def question_terms(question: str) -> list[str]:
-    """The search terms of `question` that name something, in order, without repeats."""
-    terms = [t for t in tokenize(question) if t not in _ASKING and not _ASKING_CHARACTERS.intersection(t)]
+    """The search terms of `question` that name something, in order, without repeats; of a
+    multiple-choice question, those before its options (the wrong options need not be in the text)."""
+    options = MULTIPLE_CHOICE.search(question)
+    stem = question[: options.start()] if options else question
+    terms = [t for t in tokenize(stem) if t not in _ASKING and not _ASKING_CHARACTERS.intersection(t)]
     return list(dict.fromkeys(terms))
 
 
