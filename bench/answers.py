@@ -224,10 +224,14 @@ def _prepare_home(home: Path) -> None:
 
 
 def _load(spec: str, home: Path):  # type: ignore[no-untyped-def]
+    from longdoc.engine import segment_cache
     from longdoc.engine.loading import load_model
     from longdoc.tasks.ask import ask
 
-    return load_model(spec, home), ask
+    # The engine's memory sizes `longdoc ask` uses, where the checkout has its own (not the main of
+    # 2026-12-02: the default window).
+    cache = segment_cache.answering_config() if hasattr(segment_cache, "answering_config") else None
+    return load_model(spec, home, cache=cache), ask
 
 
 def summarize(rows: list[dict]) -> dict:  # type: ignore[type-arg]

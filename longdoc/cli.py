@@ -336,14 +336,16 @@ def ask(
         raise typer.BadParameter("read mode needs the local engine's block memory; use --backend local", param_hint="--mode")
     document = _load(file, encoding)
     if mode == "read":
-        from longdoc.engine.segment_cache import reading_config  # imports torch: only when reading
+        from longdoc.engine.segment_cache import reading_config
 
         model = _model(settings, cache=reading_config())
         with progress("reading the whole document", total=None):
             result = ask_by_reading(document, question.strip(), model, _results())
     else:
+        from longdoc.engine.segment_cache import answering_config
+
         memory, _ = _open_memory(document, _embedder(embedder_path, document), rebuild=False)
-        model = _model(settings)
+        model = _model(settings, cache=answering_config())
         with progress("answering", total=None):
             result = answer_question(document, memory, question.strip(), model, _results())
     render.answer(document, result, as_json)

@@ -92,6 +92,13 @@ class SegmentCacheConfig:
         return self.sinks + self.retrieved + self.window + self.segment
 
 
+def answering_config() -> SegmentCacheConfig:
+    """For answering a question from retrieved passages (`ask`): a 4,096-token exact window, room
+    for about eight passages where the default 1,600 holds three or four (the top 3 search hits
+    hold a Natural Questions answer 53% of the time, the top 8 86%: bench/embedders.py)."""
+    return SegmentCacheConfig(window=4096 - SegmentCacheConfig.sinks)
+
+
 def reading_config() -> SegmentCacheConfig:
     """For answering a question by reading a whole document (`ask --mode read`): block memory on,
     as measured in bench/recall_blocks.py (8 blocks of 64 recalled a fact 19.7K tokens back with
