@@ -93,10 +93,11 @@ class SegmentCacheConfig:
 
 
 def answering_config() -> SegmentCacheConfig:
-    """For answering a question from retrieved passages (`ask`): a 4,096-token exact window, room
-    for about eight passages where the default 1,600 holds three or four (the top 3 search hits
-    hold a Natural Questions answer 53% of the time, the top 8 86%: bench/embedders.py)."""
-    return SegmentCacheConfig(window=4096 - SegmentCacheConfig.sinks)
+    """For answering a question from retrieved passages (`ask`): an 8,192-token exact window. The
+    default 1,600 holds three or four passages; eight fit in 4K (the top 3 search hits hold a
+    Natural Questions answer 53% of the time, the top 8 86%: bench/embedders.py), and a story of
+    up to ~7K tokens is read whole. Attention costs what the prompt uses, not the window."""
+    return SegmentCacheConfig(window=8192 - SegmentCacheConfig.sinks)
 
 
 def reading_config() -> SegmentCacheConfig:
