@@ -5,9 +5,10 @@
 
 Each command runs --runs times in a fresh process (`python -c` importing longdoc from the checkout
 named), alternating between the two checkouts so that both see the same machine load; the median
-is reported, with the ratio baseline / this. The document is a fixed pseudo-random English text
-(no model needed to make it); its index is built once per checkout before timing, so every timed
-search is a cached one. Both checkouts share one index (same chunks, same embedder id), kept in
+is reported, with the ratio baseline / this. The document is a fixed pseudo-random text of English
+words (no model needed to make it); it has none of the commonest English words, so longdoc does not
+take it for English prose and indexes it with multilingual-e5 (minutes, once). Its index is built
+once per checkout before timing, so every timed search is a cached one. Both checkouts share one index (same chunks, same embedder id), kept in
 --home when given, so a second run of the bench indexes nothing.
 """
 
@@ -56,6 +57,12 @@ def timed(argv: list[str], environment: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
+def revision(root: Path) -> str:
+    """The checkout's commit, marked dirty when it has uncommitted changes."""
+    done = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty"], capture_output=True, text=True, check=False)
+    return done.stdout.strip() or "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", type=Path, required=True, help="another longdoc checkout (e.g. main in a git worktree)")
@@ -64,6 +71,8 @@ def main() -> None:
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     roots = {"this": ROOT, "baseline": args.baseline.resolve()}
+    # Another job on the machine slows multi-threaded code most (see bench/README.md, Start-up).
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as scratch:
         document = Path(scratch) / "long.txt"
         make_document(document)
@@ -91,7 +100,15 @@ def main() -> None:
     for row in rows:
         print(f"| `{row['case']}` | {row['this_s']} | {row['baseline_s']} | {row['speedup']}x |")
     if args.json_out:
-        args.json_out.write_text(json.dumps({"cpu": cpu_model(), "baseline": str(args.baseline), "rows": rows}, indent=1))
+        record = {
+            "cpu": cpu_model(),
+            "date": time.strftime("%Y-%m-%d"),
+            "baseline": str(args.baseline),
+            "revisions": {name: revision(root) for name, root in roots.items()},
+            "load_average_1min": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
+            "rows": rows,
+        }
+        args.json_out.write_text(json.dumps(record, indent=1))
 
 
 

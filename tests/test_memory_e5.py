@@ -51,6 +51,24 @@ def test_text_a_c_string_cannot_carry_is_embedded_anyway(e5: E5Embedder) -> None
     assert vectors.shape == (3, 384) and np.isfinite(vectors).all()
 
 
+def test_a_lone_query_runs_on_one_thread_and_embeds_the_same(e5: E5Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: a cached `longdoc search` spent 1.2 s embedding its query on 2 threads of a busy
+    2-core CPU (13 ms on one); the thread count must not change the vector, nor stay lowered."""
+    engine, threads_seen = e5._model, []
+    real_encode = engine.encode
+
+    def encode(texts, is_query=False):  # type: ignore[no-untyped-def]
+        threads_seen.append(engine._lib.omp_get_max_threads())
+        return real_encode(texts, is_query)
+
+    query = "Where is the spare key to the lamp room?"
+    on_all_threads = real_encode([query], True).reshape(1, -1)
+    monkeypatch.setattr(engine, "encode", encode)
+    assert np.array_equal(e5.embed_queries([query]), on_all_threads)
+    e5.embed(["one passage", "and another"])
+    assert threads_seen == [1, 2] and engine._lib.omp_get_max_threads() == 2
+
+
 @pytest.mark.parametrize("machine, flags", [("aarch64", "flags: fp asimd"), ("x86_64", "flags : fpu sse sse2 avx")])
 def test_a_cpu_without_avx2_is_refused_before_the_engine_loads(tmp_path: Path, machine: str, flags: str) -> None:
     cpuinfo = tmp_path / "cpuinfo"

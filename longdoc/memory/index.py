@@ -59,7 +59,9 @@ class DocumentMemory:
     the other's (bench/bench_index.py: MRR 0.70 for z-scores, 0.38 for RRF).
     """
 
-    def __init__(self, chunks: list[Chunk], vectors: np.ndarray, embedder: Embedder) -> None:
+    def __init__(self, chunks: list[Chunk], vectors: np.ndarray, embedder: Embedder, lexical: BM25 | None = None) -> None:
+        """`lexical` is the BM25 index over the chunks' texts when the caller has it already (from
+        the cache); otherwise it is built here, which tokenizes every chunk."""
         import faiss
 
         assert vectors.shape[0] == len(chunks), f"{vectors.shape[0]} vectors for {len(chunks)} chunks"
@@ -69,7 +71,8 @@ class DocumentMemory:
         self._dense = faiss.IndexFlatIP(vectors.shape[1])  # exact inner product = cosine on unit vectors
         if len(chunks):
             self._dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        self._lexical = BM25([chunk.text for chunk in chunks])
+        self._lexical = lexical if lexical is not None else BM25([chunk.text for chunk in chunks])
+        assert self._lexical.size == len(chunks), f"a BM25 index of {self._lexical.size} texts for {len(chunks)} chunks"
 
     @cached_property
     def vocabulary(self) -> Vocabulary:
@@ -162,16 +165,31 @@ def open_memory(
     if not rebuild:
         stored = store.load(key, dimension, label=document.source)
         if stored is not None:
-            return DocumentMemory(stored.chunks, stored.vectors, embedder), True
+            return DocumentMemory(stored.chunks, stored.vectors, embedder, _stored_lexical(store, key, stored)), True
     chunks = chunk_document(document, config, counter=embedder.count_tokens)
     vectors = _embed_resumably(store, key, [chunk.text for chunk in chunks], embedder, rebuild, on_progress)
+    lexical = BM25([chunk.text for chunk in chunks])
     try:
         replace_entry = rebuild or store.path(key).exists()  # forced, or the entry there was damaged
-        store.save(key, StoredMemory(chunks, vectors), source=document.source, kind=document.kind, replace=replace_entry)
+        stored = StoredMemory(chunks, vectors, lexical.postings())
+        store.save(key, stored, source=document.source, kind=document.kind, replace=replace_entry)
         store.clear_progress(key)
     except OSError as error:
         warn(f"could not save the index cache for {document.source} ({error}); it will be rebuilt next time")
-    return DocumentMemory(chunks, vectors, embedder), False
+    return DocumentMemory(chunks, vectors, embedder, lexical), False
+
+
+def _stored_lexical(store: MemoryStore, key: str, stored: StoredMemory) -> BM25:
+    """The BM25 index of a cached entry: restored from its saved postings, or, for an entry saved
+    without them (older longdoc, another tokenizer, a damaged copy), built once and attached."""
+    if stored.lexical is not None:
+        return BM25.from_postings(stored.lexical)
+    lexical = BM25([chunk.text for chunk in stored.chunks])
+    try:
+        store.save_lexical(key, lexical.postings())
+    except OSError:
+        pass  # the postings only save time; the entry itself is intact
+    return lexical
 
 
 def _embed_resumably(

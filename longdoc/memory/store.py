@@ -4,6 +4,13 @@ Layout under `home/memory/<key>/`:
     chunks.jsonl   one chunk per line (`Chunk.to_dict()` plus the document's source and kind)
     vectors.npy    float32 (n_chunks, dim) embeddings, read back with allow_pickle=False
     manifest.json  format, key, counts, creation time and the sha256 of the two files above
+    terms.json     optional: the BM25 terms, sorted (see `lexical.Postings`)
+    postings.npy   optional: offsets, docs, freqs and lengths of those terms, four arrays in turn
+
+The two lexical files are listed apart in the manifest ("lexical", with the id of the tokenizer
+that made them): they are derived from the chunks, so an entry without them, or with another
+tokenizer's, is still good (readers before them ignore them), and a cached open of such an entry
+rebuilds them once and attaches them with `save_lexical`. Damaged ones are likewise rebuilt.
 
 A directory appears only complete (built beside it, then renamed in). Loading checks every hash
 before parsing anything; a damaged entry is reported once and treated as absent, never trusted.
@@ -28,12 +35,15 @@ import numpy as np
 
 from longdoc.chunking import Chunk, ChunkConfig
 from longdoc.console import warn
+from longdoc.memory.lexical import Postings, tokenizer_id
 
 # Bump when the layout or the meaning of anything stored changes: old entries then miss the cache.
 FORMAT_VERSION = 1
 CHUNKS_FILE = "chunks.jsonl"
 VECTORS_FILE = "vectors.npy"
 MANIFEST_FILE = "manifest.json"
+TERMS_FILE = "terms.json"
+POSTINGS_FILE = "postings.npy"
 _CHUNK_FIELDS = frozenset(field.name for field in fields(Chunk))
 
 
@@ -61,10 +71,12 @@ def cache_key(content_hash: str, embedder_id: str, config: ChunkConfig) -> str:
 
 @dataclass(frozen=True)
 class StoredMemory:
-    """What a cache entry holds: the chunks and their embeddings, row i belonging to chunk i."""
+    """What a cache entry holds: the chunks and their embeddings, row i belonging to chunk i, and
+    the BM25 postings over the chunks when they were saved by this tokenizer."""
 
     chunks: list[Chunk]
     vectors: np.ndarray  # (n_chunks, dim) float32
+    lexical: Postings | None = None
 
 
 class _Damaged(Exception):
@@ -105,6 +117,28 @@ class MemoryStore:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
+    def save_lexical(self, key: str, postings: Postings) -> None:
+        """Attach BM25 postings to the existing entry for `key`, atomically; OSError if it cannot be
+        written. A damaged entry is left alone: the next load reports and rebuilds it.
+
+        The files are replaced first and the manifest last, each by rename, so a reader sees either
+        the old manifest (and ignores lexical files it does not list) or the new one with its files.
+        """
+        directory = self.path(key)
+        try:
+            manifest = _manifest(directory, key)
+        except (_Damaged, ValueError):
+            return
+        lexical = _lexical_record(postings)
+        if lexical is None:
+            return
+        record, contents = lexical
+        for name, content in contents.items():
+            _replace_file(directory / name, content)
+        manifest["lexical"] = record
+        manifest["checksum"] = _manifest_checksum(manifest)
+        _replace_file(directory / MANIFEST_FILE, json.dumps(manifest, indent=2).encode())
+
     def save_progress(self, key: str, vectors: np.ndarray) -> None:
         """Checkpoint the embeddings finished so far for `key`, atomically."""
         self.root.mkdir(parents=True, exist_ok=True)
@@ -113,9 +147,7 @@ class MemoryStore:
         data = buffer.getvalue()
         partial, digest = self._partial_paths(key)
         for path, content in ((partial, data), (digest, _sha256(data).encode())):
-            temporary = path.with_name(path.name + f".{os.getpid()}.tmp")
-            _write_file(temporary, content)
-            os.replace(temporary, path)
+            _replace_file(path, content)
 
     def load_progress(self, key: str, dimension: int | None) -> np.ndarray | None:
         """Embeddings checkpointed for `key`, if intact; anything doubtful is dropped, not trusted."""
@@ -178,11 +210,41 @@ def _write(directory: Path, key: str, memory: StoredMemory, *, source: str, kind
         "dimension": int(memory.vectors.shape[1]),
         "files": {CHUNKS_FILE: _sha256(chunk_bytes), VECTORS_FILE: _sha256(vector_bytes)},
     }
+    lexical = None if memory.lexical is None else _lexical_record(memory.lexical)
+    if lexical is not None:
+        manifest["lexical"] = lexical[0]
+        for name, content in lexical[1].items():
+            _write_file(directory / name, content)
     manifest["checksum"] = _manifest_checksum(manifest)
     _write_file(directory / CHUNKS_FILE, chunk_bytes)
     _write_file(directory / VECTORS_FILE, vector_bytes)
     # The manifest goes last: an entry with a manifest has all its files.
     _write_file(directory / MANIFEST_FILE, json.dumps(manifest, indent=2).encode())
+
+
+def _lexical_record(postings: Postings) -> tuple[dict[str, object], dict[str, bytes]] | None:
+    """The manifest's "lexical" record and the files' contents for `postings`; None when the
+    tokenizer has no id (its source unreadable), as postings that cannot be matched to a tokenizer
+    could not be trusted later."""
+    tokenizer = tokenizer_id()
+    if tokenizer is None:
+        return None
+    buffer = io.BytesIO()
+    for array in (postings.offsets, postings.docs, postings.freqs, postings.lengths):
+        np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    contents = {TERMS_FILE: json.dumps(postings.terms, ensure_ascii=False).encode("utf-8"), POSTINGS_FILE: buffer.getvalue()}
+    record = {"tokenizer": tokenizer, "files": {name: _sha256(content) for name, content in contents.items()}}
+    return record, contents
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Write `path` whole or not at all: into a temporary file beside it, then renamed over it."""
+    temporary = path.with_name(path.name + f".{os.getpid()}.tmp")
+    try:
+        _write_file(temporary, data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _write_file(path: Path, data: bytes) -> None:
@@ -192,12 +254,18 @@ def _write_file(path: Path, data: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def _read(directory: Path, key: str, dimension: int | None) -> StoredMemory:
+def _manifest(directory: Path, key: str) -> dict[str, object]:
+    """The entry's manifest, checked to describe this entry intact."""
     manifest = json.loads((directory / MANIFEST_FILE).read_bytes())
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION or manifest.get("key") != key:
         raise _Damaged("manifest does not describe this entry")
     if manifest.get("checksum") != _manifest_checksum(manifest):
         raise _Damaged("manifest does not match its checksum")
+    return manifest
+
+
+def _read(directory: Path, key: str, dimension: int | None) -> StoredMemory:
+    manifest = _manifest(directory, key)
     files = manifest.get("files")
     if not isinstance(files, dict) or set(files) != {CHUNKS_FILE, VECTORS_FILE}:
         raise _Damaged("manifest lists the wrong files")
@@ -212,7 +280,31 @@ def _read(directory: Path, key: str, dimension: int | None) -> StoredMemory:
         raise _Damaged(f"holds {len(chunks)} chunks and vectors of shape {vectors.shape}, expected {expected}")
     if not np.isfinite(vectors).all():
         raise _Damaged("vectors are not finite")
-    return StoredMemory(chunks=chunks, vectors=vectors)
+    return StoredMemory(chunks=chunks, vectors=vectors, lexical=_read_lexical(directory, manifest.get("lexical"), len(chunks)))
+
+
+def _read_lexical(directory: Path, record: object, size: int) -> Postings | None:
+    """The entry's BM25 postings over `size` chunks, or None when absent, another tokenizer's, or
+    damaged: they are derived data, rebuilt from the chunks, so a bad copy costs time, not trust."""
+    tokenizer = tokenizer_id()
+    if not isinstance(record, dict) or tokenizer is None or record.get("tokenizer") != tokenizer:
+        return None
+    files = record.get("files")
+    if not isinstance(files, dict) or set(files) != {TERMS_FILE, POSTINGS_FILE}:
+        return None
+    try:
+        data = {name: (directory / name).read_bytes() for name in files}
+        if any(_sha256(content) != files[name] for name, content in data.items()):
+            return None
+        stream = io.BytesIO(data[POSTINGS_FILE])
+        offsets, docs, freqs, lengths = (np.load(stream, allow_pickle=False) for _ in range(4))
+        postings = Postings(json.loads(data[TERMS_FILE].decode("utf-8")), offsets, docs, freqs, lengths)
+        if not isinstance(postings.terms, list):
+            return None
+        postings.check(size)
+    except (OSError, EOFError, ValueError, TypeError):  # EOFError: fewer arrays than four
+        return None
+    return postings
 
 
 def _chunk(line: str) -> Chunk:
