@@ -202,6 +202,23 @@ def test_an_answer_citing_the_wrong_passage_is_cited_to_the_one_holding_its_word
     assert answer.supported and "chart cabinet" in answer.sources[number - 1].text
 
 
+def test_an_answer_copied_from_a_passage_about_something_else_is_refused(fake_model, tmp_path: Path) -> None:
+    pages = [" ".join(f"The lighthouse keeper logged the tide at {n % 4} feet on day {n}." for n in range(6)),
+             " ".join(f"Pump item {n} was oiled and its gasket checked." for n in range(20)),
+             " ".join(f"Harbour note {n}: the tug Marigold was built in 1961 at Leith and refitted in {1970 + n}." for n in range(12))]
+    document = Document(source="log.pdf", pages=tuple(Page(i + 1, t) for i, t in enumerate(pages)), kind="pdf")
+
+    def copy_the_tug(prompt: str) -> str:
+        number = re.search(r"^\[(\d+)\] \(p\. 3\)", prompt, re.M)
+        return f"It was built in 1961 at Leith [{number.group(1)}]." if number else NOT_FOUND_MARKER
+
+    model = fake_model(context_window=600, reply=copy_the_tug)
+    question = "When was the stone cottage of the lighthouse keeper built?"
+    answer = ask(document, _memory(document), question, model, ResultCache(tmp_path), AskOptions(whole_if_fits=False))
+    assert model.prompts and answer.unmentioned == []  # the document speaks of the keeper: the model was asked
+    assert not answer.supported and answer.unverified.startswith("It was built in 1961")
+
+
 def test_a_multiple_choice_answer_is_not_held_to_the_passages_words(fake_model, tmp_path: Path) -> None:
     document = _manual()
     question = "Where is the brass key?\n (A) In the tin box\n (B) Behind the chart cabinet\nName the letter."
