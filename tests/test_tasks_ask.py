@@ -247,6 +247,9 @@ def test_a_question_about_what_the_document_never_mentions_is_refused_without_th
         # An English question about a Chinese text: its words could not be in it.
         ("Where does the key hang?", "灯室的铜钥匙挂在北边办公室的海图柜后面。"),
         ("铜钥匙挂在哪里？", "灯室的铜钥匙挂在北边办公室的海图柜后面。"),
+        # A multiple-choice question asks for a pick, and may name a kind the story only shows.
+        ("What is the most powerful weapon in the story?\n (A) Rifles\n (B) Spears\n", "The hunters carried spears and bows."),
+        ("Who is the main character of the story?", "Mara hunted with a spear and a bow."),
     ],
 )
 def test_a_question_the_document_speaks_of_goes_to_the_model(fake_model, tmp_path: Path, question: str, text: str) -> None:
