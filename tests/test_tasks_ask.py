@@ -281,6 +281,10 @@ def test_a_document_that_fits_the_budget_is_given_whole_in_reading_order(fake_mo
     ranked = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path / "r"),
                  AskOptions(whole_if_fits=False))
     assert "brass key" in ranked.sources[0].text  # without it: the best match first
+    # After a refusal, the second look shows the best passages by retrieval, not the document's opening.
+    shy = fake_model(context_window=2000, reply=lambda p: NOT_FOUND_MARKER if _strict(p) else _cite_key_source(p))
+    second = ask(document, _memory(document), "Where is the brass key to the lamp room?", shy, ResultCache(tmp_path / "s"))
+    assert second.supported and second.cited == [1] and "brass key" in second.sources[0].text
 
 
 def test_an_answer_at_the_first_look_needs_no_second(fake_model, tmp_path: Path) -> None:

@@ -121,7 +121,8 @@ def ask(
         # A strict prompt makes small models refuse answerable questions too, and `verify` sets
         # aside answers no passage holds; a second, plainer prompt over the best passages is
         # trusted only when its answer passes the same check.
-        best = sources[: options.recheck_sources]
+        # The best passages by retrieval; a whole document's passages are in reading order.
+        best = select_passages(document, hits, model, budget, options.recheck_sources) if whole else sources[: options.recheck_sources]
         second = _answer(load_prompt("ask_recheck"), question, best, model, results, options,
                          sources=format_sources(best, document.kind))
         if second.supported:
