@@ -291,7 +291,8 @@ def verify(answer: Answer) -> Answer:
     own = _own_terms(answer)
     if not own:
         return answer
-    about = [s for s in answer.sources if on_topic(answer.question, s.text)]
+    terms = question_terms(answer.question)
+    about = [s for s in answer.sources if on_topic(terms, s.text)]
     cited = [s for s in answer.sources if s.number in answer.cited]
     held = set().union(*(_evidence(s.text) for s in cited)) & own if cited else set()
     if len(held) >= 0.5 * len(own) and any(s in about for s in cited):
@@ -304,13 +305,12 @@ def verify(answer: Answer) -> Answer:
     return Answer(answer.question, "", False, answer.sources, [], answer.model, unverified=answer.text)
 
 
-def on_topic(question: str, passage: str, min_share: float = 0.25) -> bool:
-    """Whether `passage` holds at least `min_share` of the question's terms (any, if it has none).
+def on_topic(terms: list[str], passage: str, min_share: float = 0.25) -> bool:
+    """Whether `passage` holds at least `min_share` of a question's `terms` (any, if it has none).
 
     On the development split every right answer stood on a passage holding a third or more of its
     question's terms; answers to questions about something else, copied from a passage on another
     subject, mostly on passages holding under a fifth (bench/answers.py)."""
-    terms = question_terms(question)
     if not terms:
         return True
     held = set(tokenize(passage))

@@ -35,11 +35,8 @@ _WORD = re.compile(rf"[^\W_{CJK_RANGES}]+")
 
 
 def question_terms(question: str) -> list[str]:
-    """The search terms of `question` that name something, in order, without repeats; of a
-    multiple-choice question, those before its options (the wrong options need not be in the text)."""
-    options = MULTIPLE_CHOICE.search(question)
-    stem = question[: options.start()] if options else question
-    terms = [t for t in tokenize(stem) if t not in _ASKING and not _ASKING_CHARACTERS.intersection(t)]
+    """The search terms of `question` that name something, in order, without repeats."""
+    terms = [t for t in tokenize(question) if t not in _ASKING and not _ASKING_CHARACTERS.intersection(t)]
     return list(dict.fromkeys(terms))
 
 
@@ -78,7 +75,7 @@ def _scripts(text: str, min_share: float = 0.1) -> set[str]:
 def _as_written(question: str, absent: list[str]) -> list[str]:
     """The absent terms as the question writes them: Chinese character pairs joined back into runs."""
     missing = set(absent)
-    words = list(dict.fromkeys(w for w in _WORD.findall(question) if tokenize(w) and tokenize(w)[0] in missing))
+    words = list(dict.fromkeys(w for w in _WORD.findall(question) if (term := tokenize(w)) and term[0] in missing))
     for run in _CJK_RUN.findall(question.lower()):
         flags = [run[i : i + 2] in missing for i in range(len(run) - 1)]
         start = None
