@@ -39,6 +39,7 @@ class Settings:
     backend: str | None = None
     model: str | None = None  # local backend: preset, Hugging Face directory or .gguf
     device: str | None = None
+    weights: str | None = None  # "auto" (4-bit single-stream decoding where the GGUF has it) or "float"
     base_url: str | None = None  # openai backend
     api_model: str | None = None
     context_window: int | None = None
@@ -60,6 +61,7 @@ _SCHEMA: dict[str, tuple[str, type, object]] = {
     "backend": ("backend", str, BACKENDS),
     "model": ("model", str, None),
     "device": ("device", str, None),
+    "weights": ("weights", str, ("auto", "float")),
     "base_url": ("base_url", str, None),
     "api_model": ("api_model", str, None),
     "context_window": ("context_window", int, 256),

@@ -20,7 +20,13 @@ def open_model(settings: Settings, home: Path, cache: object | None = None) -> M
     from longdoc.engine.loading import load_model
     from longdoc.engine.presets import DEFAULT_PRESET
 
-    return load_model(settings.model or DEFAULT_PRESET, home, device=settings.device or "auto", cache=cache)  # type: ignore[arg-type]
+    return load_model(
+        settings.model or DEFAULT_PRESET,
+        home,
+        device=settings.device or "auto",
+        cache=cache,  # type: ignore[arg-type]
+        weights=settings.weights or "auto",
+    )
 
 
 def remote_config(settings: Settings) -> RemoteConfig:

@@ -28,12 +28,16 @@ from transformers.utils import logging as hf_logging
 
 from longdoc.console import advance, progress
 from longdoc.engine.cpu_linear import use_weight_first_linears
+from longdoc.engine.int4_decode import SIDE_FILE, attach_int4, extract_q4_k
 from longdoc.engine.local import LocalModel
 from longdoc.engine.presets import PRESETS, Preset
 from longdoc.engine.segment_cache import SegmentCacheConfig
 from longdoc.errors import ModelError
 
 _READ_BLOCK = 8 * 1024 * 1024  # bytes per read when copying or hashing multi-GB files
+WEIGHTS = ("auto", "float")
+# Written beside a preset converted before the int4 codes existed, once they have been looked for.
+_NO_INT4 = "int4.none"
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,15 @@ def load_model(
     cache_root: Path,
     device: str = "auto",
     cache: SegmentCacheConfig | None = None,
+    weights: str = "auto",
 ) -> LocalModel:
-    """A `LocalModel` for a preset name, a Hugging Face model directory or a GGUF file."""
+    """A `LocalModel` for a preset name, a Hugging Face model directory or a GGUF file.
+
+    `weights`: "auto" decodes single streams on the CPU from the GGUF's own 4-bit codes where it has
+    them (int4_decode.py); "float" uses the float weights only.
+    """
+    if weights not in WEIGHTS:
+        raise ModelError(f"unknown weights {weights!r}: use {' or '.join(WEIGHTS)}")
     source = resolve_model(spec, cache_root)
     torch_device, dtype = choose_device(device)
     try:
@@ -62,6 +73,8 @@ def load_model(
         raise ModelError(f"cannot load model from {source.directory}: {_first_line(error)}") from error
     if torch_device.type == "cpu" and dtype == torch.float32:
         use_weight_first_linears(model)  # batched decoding steps: see cpu_linear.py
+    if torch_device.type == "cpu" and weights == "auto":
+        attach_int4(model, source.directory)
     return LocalModel(model, tokenizer, name=source.name, chat=source.chat, cache=cache or SegmentCacheConfig())
 
 
@@ -147,7 +160,31 @@ def _prepare_preset(preset: Preset, cache_root: Path) -> ModelSource:
             advance(bar)
             convert_gguf(gguf, target, on_step=lambda: advance(bar))
             gguf.unlink(missing_ok=True)  # the part packages still hold the bytes
+    elif not (target / SIDE_FILE).is_file() and not (target / _NO_INT4).is_file():
+        _add_int4(preset, cache_root, target)
     return ModelSource(name=preset.name, directory=target, chat=preset.chat)
+
+
+def _add_int4(preset: Preset, cache_root: Path, target: Path) -> None:
+    """Give a preset converted by an older longdoc its 4-bit codes (assembling its GGUF once more)."""
+    from safetensors import safe_open
+
+    with progress(f"Preparing {preset.name}'s 4-bit decoding weights (once)", total=2) as bar:
+        gguf = cache_root / "gguf" / f"{preset.name}.gguf"
+        try:
+            assemble_preset(preset, gguf)
+            advance(bar)
+            weights: dict[str, torch.Tensor] = {}
+            for file in sorted(target.glob("*.safetensors")):
+                if file.name == SIDE_FILE:
+                    continue
+                with safe_open(str(file), "pt") as tensors:
+                    weights.update({k: tensors.get_tensor(k) for k in tensors.keys() if k.endswith("proj.weight")})
+            if extract_q4_k(gguf, target, weights) == 0:
+                (target / _NO_INT4).touch()
+            advance(bar)
+        finally:
+            gguf.unlink(missing_ok=True)
 
 
 def assemble_preset(preset: Preset, target: Path) -> Path:
@@ -236,6 +273,8 @@ def convert_gguf(gguf: Path, target: Path, on_step: Callable[[], None] | None = 
         with _quiet_transformers():
             model.save_pretrained(staging, safe_serialization=True)
             tokenizer.save_pretrained(staging)
+        if extract_q4_k(gguf, staging, dict(model.state_dict())) == 0:
+            (staging / _NO_INT4).touch()
         try:
             os.rename(staging, target)
         except OSError:
