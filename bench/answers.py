@@ -134,6 +134,7 @@ def main() -> None:
     parser.add_argument("--model", default="qwen2.5-1.5b")
     parser.add_argument("--root", type=Path, default=BENCH.parent, help="the longdoc checkout to import")
     parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--weights", default="auto", help="auto (4-bit one-stream decoding) or float")
     parser.add_argument("--limit", type=int, default=0, help="questions per task (0: all)")
     parser.add_argument("--search-only", action="store_true", help="the baseline: top 3 hits, no model")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
@@ -155,7 +156,7 @@ def main() -> None:
     chosen = [item for row in zip_longest(*per_task) for item in row if item is not None]
     done = json.loads(args.json_out.read_text()) if args.json_out.exists() else {"rows": []}
     seen = {row["key"] for row in done["rows"]}
-    model, ask = (None, None) if args.search_only else _load(args.model, args.index_home)
+    model, ask = (None, None) if args.search_only else _load(args.model, args.index_home, args.weights)
     options = _ask_options(args.set)
     embedders: dict[bool, object] = {}
     memories: dict[str, object] = {}
@@ -223,7 +224,7 @@ def _prepare_home(home: Path) -> None:
         link.symlink_to(models)
 
 
-def _load(spec: str, home: Path):  # type: ignore[no-untyped-def]
+def _load(spec: str, home: Path, weights: str = "auto"):  # type: ignore[no-untyped-def]
     from longdoc.engine import segment_cache
     from longdoc.engine.loading import load_model
     from longdoc.tasks.ask import ask
@@ -231,7 +232,9 @@ def _load(spec: str, home: Path):  # type: ignore[no-untyped-def]
     # The engine's memory sizes `longdoc ask` uses, where the checkout has its own (not the main of
     # 2026-12-02: the default window).
     cache = segment_cache.answering_config() if hasattr(segment_cache, "answering_config") else None
-    return load_model(spec, home, cache=cache), ask
+    # Checkouts before the 4-bit decoding path take no `weights`.
+    extra = {"weights": weights} if weights != "auto" else {}
+    return load_model(spec, home, cache=cache, **extra), ask
 
 
 def summarize(rows: list[dict]) -> dict:  # type: ignore[type-arg]
@@ -247,7 +250,7 @@ def summarize(rows: list[dict]) -> dict:  # type: ignore[type-arg]
 
 def _save(args: argparse.Namespace, done: dict) -> None:  # type: ignore[type-arg]
     done.update(model="search-only" if args.search_only else args.model, root=str(args.root), cpu=cpu_model(),
-                options=args.set)
+                options=args.set, weights=args.weights)
     staging = args.json_out.with_suffix(".tmp")
     staging.write_text(json.dumps(done, indent=1, ensure_ascii=False), encoding="utf-8")
     os.replace(staging, args.json_out)
