@@ -14,6 +14,7 @@ The codes are unpacked once, when the GGUF is converted, into `int4.safetensors`
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +92,10 @@ def extract_q4_k(gguf: Path, target: Path, weights: dict[str, torch.Tensor]) -> 
         tensors[f"{name}.scale"] = scale_t
         tensors[f"{name}.offset"] = offset_t
     if tensors:
-        save_file(tensors, str(target / SIDE_FILE))
+        # Renamed into place: an interrupted write must not leave a file that looks finished.
+        staging = target / f".{SIDE_FILE}.part"
+        save_file(tensors, str(staging))
+        os.replace(staging, target / SIDE_FILE)
     return len(tensors) // 3
 
 

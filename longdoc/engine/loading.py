@@ -172,7 +172,10 @@ def _add_int4(preset: Preset, cache_root: Path, target: Path) -> None:
     with progress(f"Preparing {preset.name}'s 4-bit decoding weights (once)", total=2) as bar:
         gguf = cache_root / "gguf" / f"{preset.name}.gguf"
         try:
-            assemble_preset(preset, gguf)
+            try:
+                assemble_preset(preset, gguf)
+            except ModelError:
+                return  # its packages are gone: the float weights still load, as before
             advance(bar)
             weights: dict[str, torch.Tensor] = {}
             for file in sorted(target.glob("*.safetensors")):
