@@ -29,6 +29,7 @@ from longdoc.errors import ConfigError
 
 FILE_NAME = "longdoc.toml"
 BACKENDS = ("local", "openai")
+WEIGHTS = ("auto", "float")  # see engine/int4_decode.py
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ _SCHEMA: dict[str, tuple[str, type, object]] = {
     "backend": ("backend", str, BACKENDS),
     "model": ("model", str, None),
     "device": ("device", str, None),
-    "weights": ("weights", str, ("auto", "float")),
+    "weights": ("weights", str, WEIGHTS),
     "base_url": ("base_url", str, None),
     "api_model": ("api_model", str, None),
     "context_window": ("context_window", int, 256),

@@ -57,12 +57,12 @@ def test_extract_keeps_a_tensor_only_where_it_matches_the_converted_weight(tmp_p
     _write_gguf(tmp_path / "m.gguf", raw)
     weight = torch.from_numpy(gguf_dequantize(raw, GGMLQuantizationType.Q4_K).reshape(ROWS, COLS)).to(torch.bfloat16)
     name = "model.layers.0.self_attn.q_proj.weight"
-    assert extract_q4_k(tmp_path / "m.gguf", tmp_path, {name: weight}) == 1
+    assert extract_q4_k(tmp_path / "m.gguf", tmp_path, {name: weight}.get) == 1
     assert (tmp_path / SIDE_FILE).is_file()
     # The converter reordered rows (as Llama's q/k are): the codes would be wrong, so none are kept.
     other = tmp_path / "other"
     other.mkdir()
-    assert extract_q4_k(tmp_path / "m.gguf", other, {name: weight.flip(0)}) == 0
+    assert extract_q4_k(tmp_path / "m.gguf", other, {name: weight.flip(0)}.get) == 0
     assert not (other / SIDE_FILE).exists()
 
 

@@ -15,6 +15,7 @@ The codes are unpacked once, when the GGUF is converted, into `int4.safetensors`
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -68,21 +69,22 @@ def dequantize(codes: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor) -
     return (grouped * scale[..., None] - offset[..., None]).reshape(rows, cols)
 
 
-def extract_q4_k(gguf: Path, target: Path, weights: dict[str, torch.Tensor]) -> int:
-    """Write the GGUF's Q4_K projections that match `weights` (HF name -> converted tensor) to
-    `target/int4.safetensors`; returns how many were written (0 writes nothing)."""
+def extract_q4_k(gguf: Path, target: Path, weight: Callable[[str], torch.Tensor | None]) -> int:
+    """Write the GGUF's Q4_K projections that match the converted weights (`weight(HF name)`, read
+    one at a time) to `target/int4.safetensors`; returns how many were written (0 writes nothing)."""
     from gguf import GGUFReader
     from safetensors.torch import save_file
 
     tensors: dict[str, torch.Tensor] = {}
     for tensor in GGUFReader(gguf).tensors:
         name = _hf_name(tensor.name)
-        if tensor.tensor_type.name != "Q4_K" or name is None or name not in weights:
+        reference = weight(name) if tensor.tensor_type.name == "Q4_K" and name is not None else None
+        if reference is None:
             continue
         cols, rows = (int(n) for n in tensor.shape[:2])
         codes, scale, offset = unpack_q4_k(np.asarray(tensor.data), rows, cols)
         codes_t, scale_t, offset_t = torch.from_numpy(codes), torch.from_numpy(scale), torch.from_numpy(offset)
-        reference = weights[name].float()
+        reference = reference.float()
         if reference.shape != codes_t.shape:
             continue
         error = (dequantize(codes_t, scale_t, offset_t) - reference).norm() / reference.norm().clamp(min=1e-12)

@@ -26,6 +26,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig, PreTra
 from transformers import modeling_gguf_pytorch_utils as gguf_utils
 from transformers.utils import logging as hf_logging
 
+from longdoc.config import WEIGHTS
 from longdoc.console import advance, progress
 from longdoc.engine.cpu_linear import use_weight_first_linears
 from longdoc.engine.int4_decode import SIDE_FILE, attach_int4, extract_q4_k
@@ -35,7 +36,6 @@ from longdoc.engine.segment_cache import SegmentCacheConfig
 from longdoc.errors import ModelError
 
 _READ_BLOCK = 8 * 1024 * 1024  # bytes per read when copying or hashing multi-GB files
-WEIGHTS = ("auto", "float")
 # Written beside a preset converted before the int4 codes existed, once they have been looked for.
 _NO_INT4 = "int4.none"
 
@@ -177,13 +177,12 @@ def _add_int4(preset: Preset, cache_root: Path, target: Path) -> None:
             except ModelError:
                 return  # its packages are gone: the float weights still load, as before
             advance(bar)
-            weights: dict[str, torch.Tensor] = {}
-            for file in sorted(target.glob("*.safetensors")):
-                if file.name == SIDE_FILE:
-                    continue
-                with safe_open(str(file), "pt") as tensors:
-                    weights.update({k: tensors.get_tensor(k) for k in tensors.keys() if k.endswith("proj.weight")})
-            if extract_q4_k(gguf, target, weights) == 0:
+            files = [safe_open(str(f), "pt") for f in sorted(target.glob("*.safetensors")) if f.name != SIDE_FILE]
+
+            def weight(name: str) -> torch.Tensor | None:  # one tensor at a time: no second copy of the model
+                return next((f.get_tensor(name) for f in files if name in f.keys()), None)
+
+            if extract_q4_k(gguf, target, weight) == 0:
                 (target / _NO_INT4).touch()
             advance(bar)
         finally:
@@ -276,7 +275,7 @@ def convert_gguf(gguf: Path, target: Path, on_step: Callable[[], None] | None = 
         with _quiet_transformers():
             model.save_pretrained(staging, safe_serialization=True)
             tokenizer.save_pretrained(staging)
-        if extract_q4_k(gguf, staging, dict(model.state_dict())) == 0:
+        if extract_q4_k(gguf, staging, model.state_dict().get) == 0:
             (staging / _NO_INT4).touch()
         try:
             os.rename(staging, target)
