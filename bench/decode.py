@@ -1,18 +1,23 @@
-"""Decoding speed with the GGUF's 4-bit codes (weights "auto") against the float weights, same run.
+"""Decoding speed with the low-bit decoding weights (weights "auto") against the float weights and
+llama.cpp, same run.
 
     python bench/decode.py [--models qwen2.5-1.5b,qwen2.5-0.5b] [--steps 32] [--json-out FILE]
 
 Per preset and mode: milliseconds per decoding step after a 400-token prompt, one stream and 8
 streams batched, the same model object switched between modes (the float weights stay loaded
-beside the codes), alternating so both modes see the same machine load; and whether the first 32
-greedy tokens of a real prompt come out the same. Figures are for this CPU only: name it.
+beside the low-bit ones), alternating so both modes see the same machine load; whether the first
+greedy tokens of a real prompt come out the same; and llama.cpp (the `xllamacpp` wheel, 2 threads)
+on the preset's own assembled GGUF, after longdoc's model is freed. Figures are for this CPU only:
+name it.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,20 +25,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from torch import nn  # noqa: E402
 
+from bench import llamacpp_decode  # noqa: E402
 from bench.harness import cpu_model  # noqa: E402
-from longdoc.engine.int4_decode import Int4DecodeLinear  # noqa: E402
-from longdoc.engine.loading import load_model  # noqa: E402
+from longdoc.engine.decode_weights import DecodeLinear, decode_rows_for, set_decode_rows  # noqa: E402
+from longdoc.engine.loading import assemble_preset, load_model  # noqa: E402
+from longdoc.engine.presets import PRESETS  # noqa: E402
 
 PROMPT = "Explain in a short paragraph why ships float, for a ten-year-old."
-
-
-def set_mode(model: nn.Module, int4: bool) -> None:
-    """Switch the linears that carry codes between the int4 path and plain `nn.Linear`."""
-    for module in model.modules():
-        if hasattr(module, "int4_packed"):
-            module.__class__ = Int4DecodeLinear if int4 else nn.Linear
+MODES = ("float", "auto")
 
 
 def step_ms(reader, batch: int, steps: int) -> float:  # type: ignore[no-untyped-def]
@@ -52,22 +52,47 @@ def step_ms(reader, batch: int, steps: int) -> float:  # type: ignore[no-untyped
 
 def measure(name: str, home: Path, steps: int) -> dict[str, object]:
     local = load_model(name, home)
-    carried = sum(hasattr(m, "int4_packed") for m in local.model.modules())
-    row: dict[str, object] = {"model": name, "int4_linears": carried, "dtype": str(local.model.dtype)}
+    kinds: dict[str, int] = {}
+    for module in local.model.modules():
+        if isinstance(module, DecodeLinear):
+            kinds[type(module).__name__] = kinds.get(type(module).__name__, 0) + 1
+    row: dict[str, object] = {"model": name, "low_bit_layers": kinds, "dtype": str(local.model.dtype)}
     outputs = {}
-    for mode in ("float", "int4", "float", "int4"):  # alternate: both see the same load
-        set_mode(local.model, mode == "int4")
+    for mode in MODES + MODES:  # alternate: both see the same load
+        set_decode_rows(local.model, decode_rows_for(local.model.dtype) if mode == "auto" else 0)
         for batch in (1, 8):
             key = f"{mode}_b{batch}_ms"
             row[key] = min(float(row.get(key, 1e9)), step_ms(local.reader, batch, steps))  # type: ignore[arg-type]
         outputs[mode] = local.generate([PROMPT])[0][:400]
+    del local
+    gc.collect()
+    row.update(_llama_cpp(name, steps))
     for batch in (1, 8):
-        f, q = row[f"float_b{batch}_ms"], row[f"int4_b{batch}_ms"]
-        row[f"b{batch}_tokens_per_s"] = {"float": round(batch * 1000 / f, 2), "int4": round(batch * 1000 / q, 2)}  # type: ignore[operator]
-        row[f"b{batch}_speedup"] = round(f / q, 2)  # type: ignore[operator]
-    row["same_greedy_text"] = outputs["float"] == outputs["int4"]
+        tokens_per_s = {mode: round(batch * 1000 / row[f"{mode}_b{batch}_ms"], 2) for mode in MODES}  # type: ignore[operator]
+        if f"llama_cpp_b{batch}_tokens_per_s" in row:
+            tokens_per_s["llama.cpp"] = row.pop(f"llama_cpp_b{batch}_tokens_per_s")  # type: ignore[assignment]
+            row[f"b{batch}_auto_vs_llama_cpp"] = round(tokens_per_s["auto"] / tokens_per_s["llama.cpp"], 2)
+        row[f"b{batch}_tokens_per_s"] = tokens_per_s
+        row[f"b{batch}_auto_vs_float"] = round(tokens_per_s["auto"] / tokens_per_s["float"], 2)
+    row["same_greedy_text"] = outputs["float"] == outputs["auto"]
     row["texts"] = outputs
     return row
+
+
+def _llama_cpp(name: str, steps: int) -> dict[str, object]:
+    why = llamacpp_decode.missing()
+    if why:
+        return {"llama_cpp": why}
+    with tempfile.TemporaryDirectory() as scratch:
+        gguf = assemble_preset(PRESETS[name], Path(scratch) / f"{name}.gguf")
+        server = llamacpp_decode.start(gguf, slots=8)
+        try:
+            single = llamacpp_decode.single_ms(server, steps)
+            batched = llamacpp_decode.batched_tokens_per_s(server, 8, steps)
+        finally:
+            del server
+            gc.collect()
+    return {"llama_cpp_b1_tokens_per_s": round(1000 / single, 2), "llama_cpp_b8_tokens_per_s": round(batched, 2)}
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ from longdoc.errors import ConfigError
 
 FILE_NAME = "longdoc.toml"
 BACKENDS = ("local", "openai")
-WEIGHTS = ("auto", "float")  # see engine/int4_decode.py
+WEIGHTS = ("auto", "float")  # see engine/decode_weights.py
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Settings:
     backend: str | None = None
     model: str | None = None  # local backend: preset, Hugging Face directory or .gguf
     device: str | None = None
-    weights: str | None = None  # "auto" (4-bit single-stream decoding where the GGUF has it) or "float"
+    weights: str | None = None  # "auto" (low-bit decoding weights on the CPU) or "float"
     base_url: str | None = None  # openai backend
     api_model: str | None = None
     context_window: int | None = None

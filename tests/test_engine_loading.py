@@ -12,6 +12,7 @@ from test_engine import char_tokenizer, tiny_model
 
 from longdoc.engine import loading
 from longdoc.engine.cpu_linear import WeightFirstLinear
+from longdoc.engine.decode_weights import DecodeLinear
 from longdoc.engine.loading import assemble_preset, choose_device, load_model, resolve_model, sha256_of
 from longdoc.engine.model import GenerationOptions
 from longdoc.engine.presets import DEFAULT_PRESET, FAST_PRESET, PRESETS, Preset
@@ -99,6 +100,8 @@ def test_model_directory_loads_with_safetensors_and_generates(tmp_path: Path, mo
     monkeypatch.setattr(loading, "choose_device", lambda device: (torch.device("cpu"), torch.float32))
     model = load_model(str(directory), tmp_path / "home", cache=SegmentCacheConfig(4, 64, 16))
     assert model.name.startswith("dir:")
-    assert isinstance(model.model.lm_head, WeightFirstLinear)  # fp32 on CPU: batched steps multiply weight-first
+    # fp32 on CPU: batched steps multiply weight-first, decoding steps from low-bit weights.
+    head = model.model.lm_head
+    assert isinstance(head, WeightFirstLinear) or (isinstance(head, DecodeLinear) and head.weight_first)
     (text,) = model.generate(["abc"], GenerationOptions(max_new_tokens=5))
     assert isinstance(text, str)

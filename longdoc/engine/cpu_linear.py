@@ -22,14 +22,18 @@ class WeightFirstLinear(nn.Linear):
     """An `nn.Linear` whose product, for a few rows, is computed as W @ x.T (equal up to rounding)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.numel() // x.shape[-1]
-        if rows not in FEW_ROWS:
-            return F.linear(x, self.weight, self.bias)
-        flat = x.reshape(rows, x.shape[-1])
-        out = torch.mm(self.weight, flat.t()).t().contiguous()
-        if self.bias is not None:
-            out += self.bias
-        return out.reshape(*x.shape[:-1], self.out_features)
+        return weight_first_linear(x, self.weight, self.bias)
+
+
+def weight_first_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """`F.linear(x, weight, bias)`, computed weight-first when `x` has `FEW_ROWS` rows."""
+    rows = x.numel() // x.shape[-1]
+    if rows not in FEW_ROWS:
+        return F.linear(x, weight, bias)
+    out = torch.mm(weight, x.reshape(rows, x.shape[-1]).t()).t().contiguous()
+    if bias is not None:
+        out += bias
+    return out.reshape(*x.shape[:-1], weight.shape[0])
 
 
 def use_weight_first_linears(model: nn.Module) -> int:

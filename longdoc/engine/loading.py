@@ -29,7 +29,7 @@ from transformers.utils import logging as hf_logging
 from longdoc.config import WEIGHTS
 from longdoc.console import advance, progress
 from longdoc.engine.cpu_linear import use_weight_first_linears
-from longdoc.engine.int4_decode import SIDE_FILE, attach_int4, extract_q4_k
+from longdoc.engine.decode_weights import DERIVED_FILE, SIDE_FILE, attach_decode_weights, decode_rows_for, derived_ready, extract_q4_k
 from longdoc.engine.local import LocalModel
 from longdoc.engine.presets import PRESETS, Preset
 from longdoc.engine.segment_cache import SegmentCacheConfig
@@ -58,8 +58,9 @@ def load_model(
 ) -> LocalModel:
     """A `LocalModel` for a preset name, a Hugging Face model directory or a GGUF file.
 
-    `weights`: "auto" decodes single streams on the CPU from the GGUF's own 4-bit codes where it has
-    them (int4_decode.py); "float" uses the float weights only.
+    `weights`: "auto" decodes on the CPU from low-bit weights: the GGUF's own 4-bit codes where it
+    has them, int8 rows elsewhere, a shortlisted head (decode_weights.py); "float" uses the float
+    weights only.
     """
     if weights not in WEIGHTS:
         raise ModelError(f"unknown weights {weights!r}: use {' or '.join(WEIGHTS)}")
@@ -74,8 +75,19 @@ def load_model(
     if torch_device.type == "cpu" and dtype == torch.float32:
         use_weight_first_linears(model)  # batched decoding steps: see cpu_linear.py
     if torch_device.type == "cpu" and weights == "auto":
-        attach_int4(model, source.directory)
+        _attach_decode_weights(model, source)
     return LocalModel(model, tokenizer, name=source.name, chat=source.chat, cache=cache or SegmentCacheConfig())
+
+
+def _attach_decode_weights(model: PreTrainedModel, source: ModelSource) -> None:
+    rows = decode_rows_for(model.dtype)
+    if derived_ready(source.directory):
+        attach_decode_weights(model, source.directory, rows)
+        return
+    # Quantizing the head and the remaining layers takes seconds: say so, once per model.
+    with progress(f"Preparing {source.name}'s decoding weights (once)", total=1) as bar:
+        attach_decode_weights(model, source.directory, rows)
+        advance(bar)
 
 
 def _load_pretrained(directory: Path, dtype: torch.dtype) -> PreTrainedModel:
@@ -177,7 +189,7 @@ def _add_int4(preset: Preset, cache_root: Path, target: Path) -> None:
             except ModelError:
                 return  # its packages are gone: the float weights still load, as before
             advance(bar)
-            files = [safe_open(str(f), "pt") for f in sorted(target.glob("*.safetensors")) if f.name != SIDE_FILE]
+            files = [safe_open(str(f), "pt") for f in sorted(target.glob("*.safetensors")) if f.name not in (SIDE_FILE, DERIVED_FILE)]
 
             def weight(name: str) -> torch.Tensor | None:  # one tensor at a time: no second copy of the model
                 return next((f.get_tensor(name) for f in files if name in f.keys()), None)

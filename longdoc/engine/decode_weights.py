@@ -1,0 +1,333 @@
+"""Decoding from low-bit weights on the CPU: the GGUF's own 4-bit codes, int8 rows for the rest.
+
+Decoding a token reads every weight once, so on a CPU its speed is the bytes read per token. A
+preset's GGUF stores most projections as Q4_K: 32-weight groups of 4-bit codes with a scale and an
+offset each (w = scale * code - offset). torch's CPU int4 kernel computes exactly that form
+(w = (code - 8) * scale + zero), so those tensors are carried over losslessly, code for code: a
+quarter of bf16's bytes. Tensors the GGUF keeps in other formats (Q6_K, Q5_0, Q8_0: no torch
+kernel takes their groups) get int8 rows with one scale each (0.4% error, half of bf16's bytes).
+The output head, the largest single read, is scored from 4-bit codes of its own and only its best
+`SHORTLIST` rows are recomputed exactly from the float weights: the greedy token is the float
+model's token, at a third of the bytes.
+
+Both kernels take bf16 activations (the fast path on every x86 CPU we measured, with or without
+native bf16), so an fp32 model converts the few rows in and out. Only few-row products go this way:
+measured with 2 threads, 1536x8960 projection, ms for 1 / 8 / 16 rows:
+- Intel Xeon (AMX bf16; bf16 model): bf16 linear 0.83 / 0.91, int4 0.35 / 1.26 -> 1 row only.
+- AMD EPYC (AVX2, no bf16; fp32 model): fp32 weight-first 3.1 / 6.5 / 7.6, int4 1.25 / 4.2 / 8.6,
+  int8 1.4 / 3.7 / 7.7 -> up to 8 rows (a batched map step).
+Prompts (many rows) keep the float weights.
+
+The Q4_K codes are unpacked once, when the GGUF is converted, into `int4.safetensors` beside the
+model; the int8 rows and the head's codes are derived from the float weights at the first load and
+kept in `decode.safetensors` (quantizing them takes seconds).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from longdoc.engine.cpu_linear import WeightFirstLinear, weight_first_linear
+
+SIDE_FILE = "int4.safetensors"
+GROUP = 32
+_Q4_K_BLOCK_BYTES = 144  # 256 weights: f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 of codes
+_PROJECTIONS = {
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+}
+# A carried tensor must reproduce the converted bf16 weight to bf16's own rounding (~0.2%); a
+# layout the converter changed (Llama's permuted q/k rows, say) fails this and stays bf16.
+_MATCH = 0.01
+
+
+def unpack_q4_k(raw: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Q4_K bytes -> codes uint8 (rows, cols) in 0..15, scale and offset f32 (rows, cols / 32)."""
+    blocks = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1, _Q4_K_BLOCK_BYTES)
+    d = blocks[:, 0:2].copy().view(np.float16).astype(np.float32)
+    dmin = blocks[:, 2:4].copy().view(np.float16).astype(np.float32)
+    packed = blocks[:, 4:16]
+    scales = np.empty((len(blocks), 8), np.uint8)
+    mins = np.empty_like(scales)
+    # Sub-blocks 0-3 keep 6 bits in bytes 0-7; 4-7 take 4 low bits from bytes 8-11 and the top two
+    # from the spare high bits of bytes 0-7.
+    scales[:, :4] = packed[:, 0:4] & 63
+    mins[:, :4] = packed[:, 4:8] & 63
+    scales[:, 4:] = (packed[:, 8:12] & 0xF) | ((packed[:, 0:4] >> 6) << 4)
+    mins[:, 4:] = (packed[:, 8:12] >> 4) | ((packed[:, 4:8] >> 6) << 4)
+    nibbles = blocks[:, 16:].reshape(-1, 4, 32)
+    # Each 32 bytes hold 64 weights: the low nibbles are the first 32, the high nibbles the next.
+    codes = np.stack([nibbles & 0xF, nibbles >> 4], axis=2).reshape(rows, cols)
+    scale = (d * scales.astype(np.float32)).reshape(rows, cols // GROUP)
+    offset = (dmin * mins.astype(np.float32)).reshape(rows, cols // GROUP)
+    return codes, scale, offset
+
+
+def dequantize(codes: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """Float weight (rows, cols) from codes and per-group scale/offset."""
+    rows, cols = codes.shape
+    grouped = codes.float().reshape(rows, cols // GROUP, GROUP)
+    return (grouped * scale[..., None] - offset[..., None]).reshape(rows, cols)
+
+
+def extract_q4_k(gguf: Path, target: Path, weight: Callable[[str], torch.Tensor | None]) -> int:
+    """Write the GGUF's Q4_K projections that match the converted weights (`weight(HF name)`, read
+    one at a time) to `target/int4.safetensors`; returns how many were written (0 writes nothing)."""
+    from gguf import GGUFReader
+    from safetensors.torch import save_file
+
+    tensors: dict[str, torch.Tensor] = {}
+    for tensor in GGUFReader(gguf).tensors:
+        name = _hf_name(tensor.name)
+        reference = weight(name) if tensor.tensor_type.name == "Q4_K" and name is not None else None
+        if reference is None:
+            continue
+        cols, rows = (int(n) for n in tensor.shape[:2])
+        codes, scale, offset = unpack_q4_k(np.asarray(tensor.data), rows, cols)
+        codes_t, scale_t, offset_t = torch.from_numpy(codes), torch.from_numpy(scale), torch.from_numpy(offset)
+        reference = reference.float()
+        if reference.shape != codes_t.shape:
+            continue
+        error = (dequantize(codes_t, scale_t, offset_t) - reference).norm() / reference.norm().clamp(min=1e-12)
+        if error > _MATCH:
+            continue
+        tensors[f"{name}.codes"] = codes_t[:, 0::2] | (codes_t[:, 1::2] << 4)  # two codes a byte on disk
+        tensors[f"{name}.scale"] = scale_t
+        tensors[f"{name}.offset"] = offset_t
+    if tensors:
+        # Renamed into place: an interrupted write must not leave a file that looks finished.
+        staging = target / f".{SIDE_FILE}.part"
+        save_file(tensors, str(staging))
+        os.replace(staging, target / SIDE_FILE)
+    return len(tensors) // 3
+
+
+def _hf_name(gguf_name: str) -> str | None:
+    parts = gguf_name.split(".")
+    if len(parts) != 4 or parts[0] != "blk" or parts[3] != "weight" or parts[2] not in _PROJECTIONS:
+        return None
+    return f"model.layers.{parts[1]}.{_PROJECTIONS[parts[2]]}.weight"
+
+
+# -- derived at the first load ---------------------------------------------------------------------
+
+DERIVED_FILE = "decode.safetensors"
+_DERIVED_FORMAT = "1"
+SHORTLIST = 64  # head rows recomputed exactly per decoded row
+_INT4_ROWS = 16  # the int4 kernel packs rows in sixteens
+_CHUNK_ROWS = 8192  # rows quantized at a time: the head's 150K rows in fp32 would be 0.9 GB at once
+
+
+def quantize_int8_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """int8 codes (rows, cols) and one f32 scale a row (w = code * scale)."""
+    codes, scales = [], []
+    for part in weight.split(_CHUNK_ROWS):
+        part = part.float()
+        scale = part.abs().amax(1).clamp(min=1e-12) / 127
+        codes.append(torch.round(part / scale[:, None]).clamp(-127, 127).to(torch.int8))
+        scales.append(scale)
+    return torch.cat(codes), torch.cat(scales)
+
+
+def quantize_int4_groups(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """4-bit codes uint8 (rows, cols) and per-32 scale and offset (w = scale * code - offset), as Q4_K."""
+    codes, scales, offsets = [], [], []
+    for part in weight.split(_CHUNK_ROWS):
+        groups = part.float().reshape(part.shape[0], -1, GROUP)
+        low = groups.amin(-1)
+        scale = ((groups.amax(-1) - low) / 15).clamp(min=1e-12)
+        codes.append(torch.round((groups - low[..., None]) / scale[..., None]).clamp(0, 15).to(torch.uint8).flatten(1))
+        scales.append(scale)
+        offsets.append(-low)
+    return torch.cat(codes), torch.cat(scales), torch.cat(offsets)
+
+
+# -- the layers ------------------------------------------------------------------------------------
+
+
+class DecodeLinear(nn.Linear):
+    """An `nn.Linear` that multiplies up to `decode_rows` rows with low-bit weights, more with `weight`."""
+
+    decode_rows: int  # 0 switches the low-bit path off
+    weight_first: bool  # the float path was WeightFirstLinear's (fp32 on CPU)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.numel() // x.shape[-1]
+        if not 0 < rows <= self.decode_rows:
+            if self.weight_first:
+                return weight_first_linear(x, self.weight, self.bias)
+            return F.linear(x, self.weight, self.bias)
+        out = self.low_bit(x.reshape(rows, -1))
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+    def low_bit(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class Int4DecodeLinear(DecodeLinear):
+    int4_packed: torch.Tensor
+    int4_scale_zero: torch.Tensor
+
+    def low_bit(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.ops.aten._weight_int4pack_mm_for_cpu(x.to(torch.bfloat16), self.int4_packed, GROUP, self.int4_scale_zero)
+        return out.to(x.dtype)
+
+
+class Int8DecodeLinear(DecodeLinear):
+    int8_weight: torch.Tensor
+    int8_scale: torch.Tensor
+
+    def low_bit(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.aten._weight_int8pack_mm(x.to(torch.bfloat16), self.int8_weight, self.int8_scale).to(x.dtype)
+
+
+class ShortlistHead(Int4DecodeLinear):
+    """The output head: every logit from 4-bit codes, then the `SHORTLIST` highest exactly.
+
+    The token greedy decoding picks is the float head's; the other logits are close approximations
+    (what sampling at a temperature sees)."""
+
+    def low_bit(self, x: torch.Tensor) -> torch.Tensor:
+        logits = super().low_bit(x)
+        best = logits.topk(min(SHORTLIST, self.out_features), dim=-1).indices
+        exact = (self.weight[best] @ x[:, :, None]).squeeze(-1)
+        return logits.scatter(-1, best, exact.to(logits.dtype))
+
+
+# -- attaching them --------------------------------------------------------------------------------
+
+
+def decode_rows_for(dtype: torch.dtype) -> int:
+    """Up to how many rows the low-bit kernels beat the float weights (measured: module docstring)."""
+    return 1 if dtype == torch.bfloat16 else 8
+
+
+def derived_ready(directory: Path) -> bool:
+    """Whether `directory` holds decode weights derived by this version (else attaching derives them)."""
+    from safetensors import safe_open
+
+    path = directory / DERIVED_FILE
+    if not path.is_file():
+        return False
+    try:
+        with safe_open(str(path), "pt") as derived:
+            return (derived.metadata() or {}).get("format") == _DERIVED_FORMAT
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
+def attach_decode_weights(model: nn.Module, directory: Path, decode_rows: int) -> int:
+    """Give `model`'s linears their low-bit decoding weights; returns how many layers got them.
+
+    The Q4_K codes come from `int4.safetensors`; the other linears and the head get theirs from
+    `decode.safetensors`, derived now from the float weights if missing (and kept when the
+    directory is writable)."""
+    head = model.get_output_embeddings()
+    linears = {n: m for n, m in model.named_modules() if type(m) in (nn.Linear, WeightFirstLinear)}
+    attached = 0
+    for name, tensors in _read(directory / SIDE_FILE).items():
+        if name in linears and _attach_int4(linears[name], tensors, decode_rows, Int4DecodeLinear):
+            attached += 1
+            del linears[name]
+    derived = _read(directory / DERIVED_FILE) if derived_ready(directory) else _derive(linears, head, directory)
+    for name, module in linears.items():
+        tensors = derived.get(name, {})
+        if module is head and "codes" in tensors:
+            attached += _attach_int4(module, tensors, decode_rows, ShortlistHead)
+        elif "int8" in tensors:
+            attached += _attach_int8(module, tensors, decode_rows)
+    return attached
+
+
+def set_decode_rows(model: nn.Module, rows: int) -> None:
+    """Up to how many rows the low-bit weights are used (0: float weights only); for benchmarks."""
+    for module in model.modules():
+        if isinstance(module, DecodeLinear):
+            module.decode_rows = rows
+
+
+def _read(path: Path) -> dict[str, dict[str, torch.Tensor]]:
+    """{module name: {"codes"/"scale"/... : tensor}} from a side file, or {} when there is none."""
+    from safetensors import safe_open
+
+    if not path.is_file():
+        return {}
+    found: dict[str, dict[str, torch.Tensor]] = {}
+    with safe_open(str(path), "pt") as side:
+        for key in side.keys():
+            name, _, part = key.rpartition(".weight.")
+            found.setdefault(name, {})[part] = side.get_tensor(key)
+    return found
+
+
+def _derive(linears: dict[str, nn.Linear], head: nn.Module, directory: Path) -> dict[str, dict[str, torch.Tensor]]:
+    derived: dict[str, dict[str, torch.Tensor]] = {}
+    for name, module in linears.items():
+        weight = module.weight.detach()
+        if module is head and weight.shape[1] % GROUP == 0 and weight.shape[0] % _INT4_ROWS == 0:
+            codes, scale, offset = quantize_int4_groups(weight)
+            derived[name] = {"codes": codes[:, 0::2] | (codes[:, 1::2] << 4), "scale": scale, "offset": offset}
+        else:
+            codes, scale = quantize_int8_rows(weight)
+            derived[name] = {"int8": codes, "int8_scale": scale}
+    _save(derived, directory / DERIVED_FILE)
+    return derived
+
+
+def _save(derived: dict[str, dict[str, torch.Tensor]], path: Path) -> None:
+    from safetensors.torch import save_file
+
+    flat = {f"{name}.weight.{part}": t.contiguous() for name, parts in derived.items() for part, t in parts.items()}
+    staging = path.with_name(f".{path.name}.part")
+    try:
+        save_file(flat, str(staging), metadata={"format": _DERIVED_FORMAT})
+        os.replace(staging, path)  # renamed into place: never a file that looks finished but is not
+    except OSError:
+        staging.unlink(missing_ok=True)  # a read-only model directory: derived again next time
+
+
+def _attach_int4(module: nn.Linear, tensors: dict[str, torch.Tensor], decode_rows: int, kind: type[Int4DecodeLinear]) -> bool:
+    packed = tensors["codes"]
+    codes = torch.stack([packed & 0xF, packed >> 4], dim=-1).reshape(packed.shape[0], -1)
+    if codes.shape != module.weight.shape:
+        return False
+    scale = tensors["scale"].float()
+    zero = 8 * scale - tensors["offset"].float()
+    try:
+        int4_packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes.to(torch.int32), 1)
+    except RuntimeError:
+        return False  # a shape or torch build the kernel does not take: the float weights serve
+    _switch(module, kind, decode_rows)
+    module.int4_packed = int4_packed
+    module.int4_scale_zero = torch.stack([scale.t(), zero.t()], dim=-1).to(torch.bfloat16).contiguous()
+    return True
+
+
+def _attach_int8(module: nn.Linear, tensors: dict[str, torch.Tensor], decode_rows: int) -> bool:
+    if tensors["int8"].shape != module.weight.shape:
+        return False
+    _switch(module, Int8DecodeLinear, decode_rows)
+    module.int8_weight = tensors["int8"]
+    module.int8_scale = tensors["int8_scale"].to(torch.bfloat16)
+    return True
+
+
+def _switch(module: nn.Linear, kind: type[DecodeLinear], decode_rows: int) -> None:
+    weight_first = type(module) is WeightFirstLinear
+    module.__class__ = kind
+    module.decode_rows = decode_rows
+    module.weight_first = weight_first
