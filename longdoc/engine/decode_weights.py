@@ -86,7 +86,6 @@ def extract_q4_k(gguf: Path, target: Path, weight: Callable[[str], torch.Tensor 
     """Write the GGUF's Q4_K projections that match the converted weights (`weight(HF name)`, read
     one at a time) to `target/int4.safetensors`; returns how many were written (0 writes nothing)."""
     from gguf import GGUFReader
-    from safetensors.torch import save_file
 
     tensors: dict[str, torch.Tensor] = {}
     for tensor in GGUFReader(gguf).tensors:
@@ -103,15 +102,30 @@ def extract_q4_k(gguf: Path, target: Path, weight: Callable[[str], torch.Tensor 
         error = (dequantize(codes_t, scale_t, offset_t) - reference).norm() / reference.norm().clamp(min=1e-12)
         if error > _MATCH:
             continue
-        tensors[f"{name}.codes"] = codes_t[:, 0::2] | (codes_t[:, 1::2] << 4)  # two codes a byte on disk
+        tensors[f"{name}.codes"] = _two_codes_a_byte(codes_t)
         tensors[f"{name}.scale"] = scale_t
         tensors[f"{name}.offset"] = offset_t
     if tensors:
-        # Renamed into place: an interrupted write must not leave a file that looks finished.
-        staging = target / f".{SIDE_FILE}.part"
-        save_file(tensors, str(staging))
-        os.replace(staging, target / SIDE_FILE)
+        _save_atomically(tensors, target / SIDE_FILE)
     return len(tensors) // 3
+
+
+def _two_codes_a_byte(codes: torch.Tensor) -> torch.Tensor:
+    """4-bit codes (rows, cols) packed as stored on disk: (rows, cols / 2) bytes, low nibble first."""
+    return codes[:, 0::2] | (codes[:, 1::2] << 4)
+
+
+def _save_atomically(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Write a safetensors file renamed into place: an interrupted write never looks finished."""
+    from safetensors.torch import save_file
+
+    staging = path.with_name(f".{path.name}.part")
+    try:
+        save_file(tensors, str(staging), metadata=metadata)
+        os.replace(staging, path)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
 
 
 def _hf_name(gguf_name: str) -> str | None:
@@ -280,24 +294,16 @@ def _derive(linears: dict[str, nn.Linear], head: nn.Module, directory: Path) -> 
         weight = module.weight.detach()
         if module is head and weight.shape[1] % GROUP == 0 and weight.shape[0] % _INT4_ROWS == 0:
             codes, scale, offset = quantize_int4_groups(weight)
-            derived[name] = {"codes": codes[:, 0::2] | (codes[:, 1::2] << 4), "scale": scale, "offset": offset}
+            derived[name] = {"codes": _two_codes_a_byte(codes), "scale": scale, "offset": offset}
         else:
             codes, scale = quantize_int8_rows(weight)
             derived[name] = {"int8": codes, "int8_scale": scale}
-    _save(derived, directory / DERIVED_FILE)
-    return derived
-
-
-def _save(derived: dict[str, dict[str, torch.Tensor]], path: Path) -> None:
-    from safetensors.torch import save_file
-
     flat = {f"{name}.weight.{part}": t.contiguous() for name, parts in derived.items() for part, t in parts.items()}
-    staging = path.with_name(f".{path.name}.part")
     try:
-        save_file(flat, str(staging), metadata={"format": _DERIVED_FORMAT})
-        os.replace(staging, path)  # renamed into place: never a file that looks finished but is not
+        _save_atomically(flat, directory / DERIVED_FILE, metadata={"format": _DERIVED_FORMAT})
     except OSError:
-        staging.unlink(missing_ok=True)  # a read-only model directory: derived again next time
+        pass  # a read-only model directory: derived again next time
+    return derived
 
 
 def _attach_int4(module: nn.Linear, tensors: dict[str, torch.Tensor], decode_rows: int, kind: type[Int4DecodeLinear]) -> bool:
