@@ -18,12 +18,16 @@ from longdoc.engine.cpu_linear import WeightFirstLinear, use_weight_first_linear
 from longdoc.engine.decode_weights import (
     DERIVED_FILE,
     SHORTLIST,
+    DynamicInt8Linear,
+    DynamicShortlistHead,
     SIDE_FILE,
     Int4DecodeLinear,
     Int8DecodeLinear,
     ShortlistHead,
     attach_decode_weights,
     dequantize,
+    derived_ready,
+    dynamic_int8_available,
     extract_q4_k,
     quantize_int4_groups,
     unpack_q4_k,
@@ -192,3 +196,21 @@ def test_unknown_weights_setting_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(ModelError, match="unknown weights 'int3'"):
         load_model("qwen2.5-0.5b", tmp_path, weights="int3")
+
+
+@pytest.mark.skipif(not dynamic_int8_available(), reason="torch has no x86 quantized kernels here")
+def test_the_dynamic_kernel_gives_every_linear_int8_rows_and_the_float_heads_token(tmp_path: Path) -> None:
+    model = _tiny_with_codes(tmp_path, torch.float32)
+    assert attach_decode_weights(model, tmp_path, decode_rows=8, kernel="dynamic") == 3
+    assert (type(model.proj), type(model.other), type(model.head)) == (DynamicInt8Linear, DynamicInt8Linear, DynamicShortlistHead)
+    assert derived_ready(tmp_path, "dynamic")
+    rows = torch.randn(8, COLS)
+    for layer in (model.proj, model.other):
+        expected = F.linear(rows, layer.weight, layer.bias)
+        # 7-bit activations and int8 rows: a few percent, as llama.cpp's own 8-bit activations.
+        assert _relative(layer(rows), expected) < 4e-2
+    expected = F.linear(rows, model.head.weight)
+    assert torch.equal(model.head(rows).argmax(-1), expected.argmax(-1))
+    # Nine rows (a prompt) take the float weights exactly.
+    many = torch.randn(9, COLS)
+    assert torch.equal(model.proj(many), F.linear(many, model.proj.weight, model.proj.bias))

@@ -15,17 +15,20 @@ native bf16), so an fp32 model converts the few rows in and out. Only few-row pr
 measured with 2 threads, 1536x8960 projection, ms for 1 / 8 / 16 rows:
 - Intel Xeon (AMX bf16; bf16 model): bf16 linear 0.83 / 0.91, int4 0.35 / 1.26 -> 1 row only.
 - AMD EPYC (AVX2, no bf16; fp32 model): fp32 weight-first 3.1 / 6.5 / 7.6, int4 1.25 / 4.2 / 8.6,
-  int8 1.4 / 3.7 / 7.7 -> up to 8 rows (a batched map step).
+  int8 1.4 / 3.7 / 7.7. fbgemm's dynamic int8 (activations quantized per call, 7 bits) 0.44 / 1.0:
+  an fp32 model takes that kernel for every linear, up to 64 rows (`kernel_for`).
 Prompts (many rows) keep the float weights.
 
 The Q4_K codes are unpacked once, when the GGUF is converted, into `int4.safetensors` beside the
 model; the int8 rows and the head's codes are derived from the float weights at the first load and
-kept in `decode.safetensors` (quantizing them takes seconds).
+kept in `decode.safetensors` (quantizing them takes seconds); the dynamic kernel's int8 rows in
+`decode-int8.safetensors`, packed for fbgemm at each load (about 5 s for the 0.5B on AMD EPYC).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -138,6 +141,8 @@ def _hf_name(gguf_name: str) -> str | None:
 # -- derived at the first load ---------------------------------------------------------------------
 
 DERIVED_FILE = "decode.safetensors"
+DYNAMIC_FILE = "decode-int8.safetensors"  # every linear as int8 rows, for the "dynamic" kernel
+DERIVED_FILES = (DERIVED_FILE, DYNAMIC_FILE)
 _DERIVED_FORMAT = "1"
 SHORTLIST = 64  # head rows recomputed exactly per decoded row
 _INT4_ROWS = 16  # the int4 kernel packs rows in sixteens
@@ -209,8 +214,18 @@ class Int8DecodeLinear(DecodeLinear):
         return torch.ops.aten._weight_int8pack_mm(x.to(torch.bfloat16), self.int8_weight, self.int8_scale).to(x.dtype)
 
 
-class ShortlistHead(Int4DecodeLinear):
-    """The output head: every logit from 4-bit codes, then the `SHORTLIST` highest exactly.
+class DynamicInt8Linear(DecodeLinear):
+    """int8 rows against activations quantized on the fly (fbgemm's integer dot products)."""
+
+    int8_packed: torch.ScriptObject
+
+    def low_bit(self, x: torch.Tensor) -> torch.Tensor:
+        # reduce_range: 7-bit activations, so fbgemm's paired u8 x s8 sums never saturate int16.
+        return torch.ops.quantized.linear_dynamic(x.float(), self.int8_packed, True).to(x.dtype)
+
+
+class _Shortlisted(DecodeLinear):
+    """The output head: every logit from low-bit weights, then the `SHORTLIST` highest exactly.
 
     The token greedy decoding picks is the float head's; the other logits are close approximations
     (what sampling at a temperature sees)."""
@@ -222,19 +237,54 @@ class ShortlistHead(Int4DecodeLinear):
         return logits.scatter(-1, best, exact.to(logits.dtype))
 
 
+class ShortlistHead(_Shortlisted, Int4DecodeLinear):
+    """Scored from 4-bit codes."""
+
+
+class DynamicShortlistHead(_Shortlisted, DynamicInt8Linear):
+    """Scored from int8 rows."""
+
+
 # -- attaching them --------------------------------------------------------------------------------
+
+
+def kernel_for(dtype: torch.dtype) -> str:
+    """"int4" (the GGUF's codes, bf16 activations) or "dynamic" (int8 rows, int8 activations).
+
+    Measured on AMD EPYC (AVX2, fp32 model), 2 threads, 1536x8960, 1 / 8 rows: dynamic int8 0.44 /
+    1.0 ms against int4 1.25 / 4.2 (27 GB/s from memory: the bandwidth limit); up to 128 rows it beats
+    the fp32 weights 3-7x. Where bf16 is native the int4 kernel is already at 0.35 ms for one row."""
+    return "dynamic" if dtype == torch.float32 and dynamic_int8_available() else "int4"
+
+
+def dynamic_int8_available() -> bool:
+    """Whether torch has its x86 quantized kernels (fbgemm) and they run here."""
+    if torch.backends.quantized.engine not in ("x86", "fbgemm"):
+        return False
+    try:
+        packed = _prepack(torch.ones(16, 64, dtype=torch.int8), torch.ones(16))
+        torch.ops.quantized.linear_dynamic(torch.ones(1, 64), packed, True)
+    except (RuntimeError, AttributeError, NotImplementedError):
+        return False  # a torch without the (deprecated) quantized ops
+    return True
 
 
 def decode_rows_for(dtype: torch.dtype) -> int:
     """Up to how many rows the low-bit kernels beat the float weights (measured: module docstring)."""
-    return 1 if dtype == torch.bfloat16 else 8
+    if dtype == torch.bfloat16:
+        return 1
+    return 64 if kernel_for(dtype) == "dynamic" else 8
 
 
-def derived_ready(directory: Path) -> bool:
+def _derived_file(kernel: str) -> str:
+    return DERIVED_FILE if kernel == "int4" else DYNAMIC_FILE
+
+
+def derived_ready(directory: Path, kernel: str = "int4") -> bool:
     """Whether `directory` holds decode weights derived by this version (else attaching derives them)."""
     from safetensors import safe_open
 
-    path = directory / DERIVED_FILE
+    path = directory / _derived_file(kernel)
     if not path.is_file():
         return False
     try:
@@ -244,14 +294,17 @@ def derived_ready(directory: Path) -> bool:
         return False
 
 
-def attach_decode_weights(model: nn.Module, directory: Path, decode_rows: int) -> int:
+def attach_decode_weights(model: nn.Module, directory: Path, decode_rows: int, kernel: str = "int4") -> int:
     """Give `model`'s linears their low-bit decoding weights; returns how many layers got them.
 
-    The Q4_K codes come from `int4.safetensors`; the other linears and the head get theirs from
-    `decode.safetensors`, derived now from the float weights if missing (and kept when the
-    directory is writable)."""
+    "int4": the Q4_K codes come from `int4.safetensors`; the other linears and the head get theirs
+    from `decode.safetensors`. "dynamic": every linear gets int8 rows from `decode-int8.safetensors`.
+    Derived files are made now from the float weights if missing (and kept when the directory is
+    writable)."""
     head = model.get_output_embeddings()
     linears = {n: m for n, m in model.named_modules() if type(m) in (nn.Linear, WeightFirstLinear)}
+    if kernel == "dynamic":
+        return _attach_dynamic(linears, head, directory, decode_rows)
     attached = 0
     for name, tensors in _read(directory / SIDE_FILE).items():
         if name in linears and _attach_int4(linears[name], tensors, decode_rows, Int4DecodeLinear):
@@ -298,12 +351,39 @@ def _derive(linears: dict[str, nn.Linear], head: nn.Module, directory: Path) -> 
         else:
             codes, scale = quantize_int8_rows(weight)
             derived[name] = {"int8": codes, "int8_scale": scale}
+    _keep(derived, directory / DERIVED_FILE)
+    return derived
+
+
+def _attach_dynamic(linears: dict[str, nn.Linear], head: nn.Module, directory: Path, decode_rows: int) -> int:
+    if derived_ready(directory, "dynamic"):
+        derived = _read(directory / DYNAMIC_FILE)
+    else:
+        derived = {name: dict(zip(("int8", "int8_scale"), quantize_int8_rows(m.weight.detach()))) for name, m in linears.items()}
+        _keep(derived, directory / DYNAMIC_FILE)
+    chosen = [(linears[n], t) for n, t in derived.items() if n in linears and t["int8"].shape == linears[n].weight.shape]
+    # fbgemm's packed form cannot be saved (only pickled): packed at each load, ~10 ms per 1M weights.
+    for module, weights in chosen:
+        _switch(module, DynamicShortlistHead if module is head else DynamicInt8Linear, decode_rows)
+        module.int8_packed = _prepack(weights["int8"], weights["int8_scale"])
+    return len(chosen)
+
+
+def _prepack(codes: torch.Tensor, scale: torch.Tensor) -> torch.ScriptObject:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # quantized tensors are deprecated; the kernel is what we use
+        quantized = torch._make_per_channel_quantized_tensor(
+            codes, scale.double(), torch.zeros(len(scale), dtype=torch.long), 0
+        )
+        return torch.ops.quantized.linear_prepack(quantized, None)
+
+
+def _keep(derived: dict[str, dict[str, torch.Tensor]], path: Path) -> None:
     flat = {f"{name}.weight.{part}": t.contiguous() for name, parts in derived.items() for part, t in parts.items()}
     try:
-        _save_atomically(flat, directory / DERIVED_FILE, metadata={"format": _DERIVED_FORMAT})
+        _save_atomically(flat, path, metadata={"format": _DERIVED_FORMAT})
     except OSError:
         pass  # a read-only model directory: derived again next time
-    return derived
 
 
 def _attach_int4(module: nn.Linear, tensors: dict[str, torch.Tensor], decode_rows: int, kind: type[Int4DecodeLinear]) -> bool:

@@ -29,7 +29,7 @@ from transformers.utils import logging as hf_logging
 from longdoc.config import WEIGHTS
 from longdoc.console import advance, progress
 from longdoc.engine.cpu_linear import use_weight_first_linears
-from longdoc.engine.decode_weights import DERIVED_FILE, SIDE_FILE, attach_decode_weights, decode_rows_for, derived_ready, extract_q4_k
+from longdoc.engine.decode_weights import DERIVED_FILES, SIDE_FILE, attach_decode_weights, decode_rows_for, derived_ready, extract_q4_k, kernel_for
 from longdoc.engine.local import LocalModel
 from longdoc.engine.presets import PRESETS, Preset
 from longdoc.engine.segment_cache import SegmentCacheConfig
@@ -80,13 +80,13 @@ def load_model(
 
 
 def _attach_decode_weights(model: PreTrainedModel, source: ModelSource) -> None:
-    rows = decode_rows_for(model.dtype)
-    if derived_ready(source.directory):
-        attach_decode_weights(model, source.directory, rows)
+    rows, kernel = decode_rows_for(model.dtype), kernel_for(model.dtype)
+    if derived_ready(source.directory, kernel):
+        attach_decode_weights(model, source.directory, rows, kernel)
         return
     # Quantizing the head and the remaining layers takes seconds: say so, once per model.
     with progress(f"Preparing {source.name}'s decoding weights (once)", total=1) as bar:
-        attach_decode_weights(model, source.directory, rows)
+        attach_decode_weights(model, source.directory, rows, kernel)
         advance(bar)
 
 
@@ -189,7 +189,7 @@ def _add_int4(preset: Preset, cache_root: Path, target: Path) -> None:
             except ModelError:
                 return  # its packages are gone: the float weights still load, as before
             advance(bar)
-            files = [safe_open(str(f), "pt") for f in sorted(target.glob("*.safetensors")) if f.name not in (SIDE_FILE, DERIVED_FILE)]
+            files = [safe_open(str(f), "pt") for f in sorted(target.glob("*.safetensors")) if f.name not in (SIDE_FILE, *DERIVED_FILES)]
 
             def weight(name: str) -> torch.Tensor | None:  # one tensor at a time: no second copy of the model
                 return next((f.get_tensor(name) for f in files if name in f.keys()), None)
