@@ -134,7 +134,7 @@ def main() -> None:
     parser.add_argument("--model", default="qwen2.5-1.5b")
     parser.add_argument("--root", type=Path, default=BENCH.parent, help="the longdoc checkout to import")
     parser.add_argument("--tasks", default=",".join(TASKS))
-    parser.add_argument("--weights", default="auto", help="auto (4-bit one-stream decoding) or float")
+    parser.add_argument("--weights", default="auto", help="auto (4-bit one-stream decoding), float or int8")
     parser.add_argument("--limit", type=int, default=0, help="questions per task (0: all)")
     parser.add_argument("--search-only", action="store_true", help="the baseline: top 3 hits, no model")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",

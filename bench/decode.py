@@ -1,7 +1,7 @@
 """Decoding speed with the low-bit decoding weights (weights "auto") against the float weights and
 llama.cpp, same run.
 
-    python bench/decode.py [--models qwen2.5-1.5b,qwen2.5-0.5b] [--steps 32] [--json-out FILE]
+    python bench/decode.py [--models qwen2.5-1.5b,qwen2.5-0.5b] [--steps 32] [--weights auto|int8] [--json-out FILE]
 
 Per preset and mode: milliseconds per decoding step after a 400-token prompt, one stream and 8
 streams batched, the same model object switched between modes (the float weights stay loaded
@@ -28,7 +28,7 @@ import torch  # noqa: E402
 
 from bench import llamacpp_decode  # noqa: E402
 from bench.harness import cpu_model  # noqa: E402
-from longdoc.engine.decode_weights import DecodeLinear, decode_rows_for, set_decode_rows  # noqa: E402
+from longdoc.engine.decode_weights import DecodeLinear, decode_rows_for, kernel_for, set_decode_rows  # noqa: E402
 from longdoc.engine.loading import assemble_preset, load_model  # noqa: E402
 from longdoc.engine.presets import PRESETS  # noqa: E402
 
@@ -50,8 +50,9 @@ def step_ms(reader, batch: int, steps: int) -> float:  # type: ignore[no-untyped
     return (time.perf_counter() - started) / steps * 1000
 
 
-def measure(name: str, home: Path, steps: int) -> dict[str, object]:
-    local = load_model(name, home)
+def measure(name: str, home: Path, steps: int, weights: str = "auto") -> dict[str, object]:
+    local = load_model(name, home, weights=weights)
+    rows = decode_rows_for(local.model.dtype, kernel_for(local.model.dtype, weights))
     kinds: dict[str, int] = {}
     for module in local.model.modules():
         if isinstance(module, DecodeLinear):
@@ -59,7 +60,7 @@ def measure(name: str, home: Path, steps: int) -> dict[str, object]:
     row: dict[str, object] = {"model": name, "low_bit_layers": kinds, "dtype": str(local.model.dtype)}
     outputs = {}
     for mode in MODES + MODES:  # alternate: both see the same load
-        set_decode_rows(local.model, decode_rows_for(local.model.dtype) if mode == "auto" else 0)
+        set_decode_rows(local.model, rows if mode == "auto" else 0)
         for batch in (1, 8):
             key = f"{mode}_b{batch}_ms"
             row[key] = min(float(row.get(key, 1e9)), step_ms(local.reader, batch, steps))  # type: ignore[arg-type]
@@ -101,9 +102,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--home", type=Path, default=Path.home() / ".cache" / "longdoc")
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--weights", default="auto", help="the low-bit mode measured as \"auto\": auto or int8")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    rows = [measure(name, args.home, args.steps) for name in args.models.split(",")]
+    rows = [measure(name, args.home, args.steps, args.weights) for name in args.models.split(",")]
     report = {"cpu": cpu_model(), "torch": torch.__version__, "rows": rows}
     for row in rows:
         print(json.dumps({k: v for k, v in row.items() if k != "texts"}))

@@ -29,7 +29,7 @@ from longdoc.errors import ConfigError
 
 FILE_NAME = "longdoc.toml"
 BACKENDS = ("local", "openai")
-WEIGHTS = ("auto", "float")  # see engine/decode_weights.py
+WEIGHTS = ("auto", "float", "int8")  # see engine/decode_weights.py
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Settings:
     backend: str | None = None
     model: str | None = None  # local backend: preset, Hugging Face directory or .gguf
     device: str | None = None
-    weights: str | None = None  # "auto" (low-bit decoding weights on the CPU) or "float"
+    weights: str | None = None  # "auto" (low-bit decoding weights on the CPU), "float", or "int8" (fp32 CPUs: int8 activations too)
     base_url: str | None = None  # openai backend
     api_model: str | None = None
     context_window: int | None = None

@@ -16,7 +16,7 @@ measured with 2 threads, 1536x8960 projection, ms for 1 / 8 / 16 rows:
 - Intel Xeon (AMX bf16; bf16 model): bf16 linear 0.83 / 0.91, int4 0.35 / 1.26 -> 1 row only.
 - AMD EPYC (AVX2, no bf16; fp32 model): fp32 weight-first 3.1 / 6.5 / 7.6, int4 1.25 / 4.2 / 8.6,
   int8 1.4 / 3.7 / 7.7. fbgemm's dynamic int8 (activations quantized per call, 7 bits) 0.44 / 1.0:
-  an fp32 model takes that kernel for every linear, up to 64 rows (`kernel_for`).
+  with weights "int8" an fp32 model takes that kernel for every linear, up to 64 rows (`kernel_for`).
 Prompts (many rows) keep the float weights.
 
 The Q4_K codes are unpacked once, when the GGUF is converted, into `int4.safetensors` beside the
@@ -248,13 +248,16 @@ class DynamicShortlistHead(_Shortlisted, DynamicInt8Linear):
 # -- attaching them --------------------------------------------------------------------------------
 
 
-def kernel_for(dtype: torch.dtype) -> str:
-    """"int4" (the GGUF's codes, bf16 activations) or "dynamic" (int8 rows, int8 activations).
+def kernel_for(dtype: torch.dtype, weights: str = "auto") -> str:
+    """"int4" (the GGUF's codes, bf16 activations) or, asked for with weights "int8", "dynamic"
+    (int8 rows, int8 activations; fp32 CPUs with fbgemm). Not the default yet: its greedy text
+    drifts from the float model's sooner (0.5B: 117 of 120 teacher-forced tokens the same) and its
+    answers are not yet measured on the dev split.
 
     Measured on AMD EPYC (AVX2, fp32 model), 2 threads, 1536x8960, 1 / 8 rows: dynamic int8 0.44 /
     1.0 ms against int4 1.25 / 4.2 (27 GB/s from memory: the bandwidth limit); up to 128 rows it beats
     the fp32 weights 3-7x. Where bf16 is native the int4 kernel is already at 0.35 ms for one row."""
-    return "dynamic" if dtype == torch.float32 and dynamic_int8_available() else "int4"
+    return "dynamic" if weights == "int8" and dtype == torch.float32 and dynamic_int8_available() else "int4"
 
 
 def dynamic_int8_available() -> bool:
@@ -269,11 +272,11 @@ def dynamic_int8_available() -> bool:
     return True
 
 
-def decode_rows_for(dtype: torch.dtype) -> int:
+def decode_rows_for(dtype: torch.dtype, kernel: str = "int4") -> int:
     """Up to how many rows the low-bit kernels beat the float weights (measured: module docstring)."""
     if dtype == torch.bfloat16:
         return 1
-    return 64 if kernel_for(dtype) == "dynamic" else 8
+    return 64 if kernel == "dynamic" else 8
 
 
 def _derived_file(kernel: str) -> str:

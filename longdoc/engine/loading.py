@@ -60,7 +60,7 @@ def load_model(
 
     `weights`: "auto" decodes on the CPU from low-bit weights: the GGUF's own 4-bit codes where it
     has them, int8 rows elsewhere, a shortlisted head (decode_weights.py); "float" uses the float
-    weights only.
+    weights only; "int8" (fp32 CPUs) decodes every linear through fbgemm's dynamic int8 instead.
     """
     if weights not in WEIGHTS:
         raise ModelError(f"unknown weights {weights!r}: use {' or '.join(WEIGHTS)}")
@@ -74,13 +74,14 @@ def load_model(
         raise ModelError(f"cannot load model from {source.directory}: {_first_line(error)}") from error
     if torch_device.type == "cpu" and dtype == torch.float32:
         use_weight_first_linears(model)  # batched decoding steps: see cpu_linear.py
-    if torch_device.type == "cpu" and weights == "auto":
-        _attach_decode_weights(model, source)
+    if torch_device.type == "cpu" and weights != "float":
+        _attach_decode_weights(model, source, weights)
     return LocalModel(model, tokenizer, name=source.name, chat=source.chat, cache=cache or SegmentCacheConfig())
 
 
-def _attach_decode_weights(model: PreTrainedModel, source: ModelSource) -> None:
-    rows, kernel = decode_rows_for(model.dtype), kernel_for(model.dtype)
+def _attach_decode_weights(model: PreTrainedModel, source: ModelSource, weights: str) -> None:
+    kernel = kernel_for(model.dtype, weights)
+    rows = decode_rows_for(model.dtype, kernel)
     if derived_ready(source.directory, kernel):
         attach_decode_weights(model, source.directory, rows, kernel)
         return
