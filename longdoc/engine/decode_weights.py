@@ -27,6 +27,7 @@ kept in `decode.safetensors` (quantizing them takes seconds); the dynamic kernel
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Callable
@@ -260,8 +261,9 @@ def kernel_for(dtype: torch.dtype, weights: str = "auto") -> str:
     return "dynamic" if weights == "int8" and dtype == torch.float32 and dynamic_int8_available() else "int4"
 
 
+@functools.cache
 def dynamic_int8_available() -> bool:
-    """Whether torch has its x86 quantized kernels (fbgemm) and they run here."""
+    """Whether torch has its x86 quantized kernels (fbgemm) and they run here (probed once)."""
     if torch.backends.quantized.engine not in ("x86", "fbgemm"):
         return False
     try:
