@@ -151,7 +151,7 @@ def run_read_case(
 
     from longdoc.engine.loading import load_model
     from longdoc.engine.reader import SegmentReader
-    from longdoc.engine.segment_cache import SegmentCacheConfig
+    from longdoc.engine.cache_config import SegmentCacheConfig
 
     local = load_model(model_spec, _home(), device="cpu")
     ids = local.tokenizer.encode(read_text(text_dir), add_special_tokens=False)
@@ -304,7 +304,7 @@ def run_load_case(model_spec: str, home: Path) -> dict:
 
 
 def _options(**kwargs):  # type: ignore[no-untyped-def]
-    from longdoc.engine.model import GenerationOptions
+    from longdoc.model.protocol import GenerationOptions
 
     return GenerationOptions(**kwargs)
 

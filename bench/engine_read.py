@@ -47,7 +47,7 @@ def run_case(
         torch.set_num_threads(threads)
 
     from longdoc.engine.loading import load_model
-    from longdoc.engine.segment_cache import SegmentCacheConfig
+    from longdoc.engine.cache_config import SegmentCacheConfig
     from longdoc.memory.store import default_home
 
     local = load_model(model_spec, default_home(), device="cpu")

@@ -37,7 +37,7 @@ from longdoc.ingest.html import html_to_text  # noqa: E402
 from longdoc.memory.embedder import SentenceTransformerEmbedder  # noqa: E402
 from longdoc.memory.index import open_memory  # noqa: E402
 from longdoc.memory.store import default_home  # noqa: E402
-from longdoc.engine.segment_cache import reading_config  # noqa: E402
+from longdoc.engine.cache_config import reading_config  # noqa: E402
 from longdoc.tasks.ask import Answer, ask, ask_by_reading  # noqa: E402
 from longdoc.tasks.results import ResultCache  # noqa: E402
 from longdoc.tasks.summarize import SummaryOptions, summarize  # noqa: E402

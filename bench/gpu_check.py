@@ -38,9 +38,9 @@ from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, Qw
 
 from bench.harness import cpu_model  # noqa: E402
 from longdoc.engine.generation import generate_tokens  # noqa: E402
-from longdoc.engine.model import GenerationOptions  # noqa: E402
+from longdoc.model.protocol import GenerationOptions  # noqa: E402
 from longdoc.engine.reader import SegmentReader  # noqa: E402
-from longdoc.engine.segment_cache import SegmentCacheConfig  # noqa: E402
+from longdoc.engine.cache_config import SegmentCacheConfig  # noqa: E402
 
 CONFIGS = ROOT / "bench" / "gpu_configs"
 # Memory bandwidth by GPU name, bytes/s (vendor figures), for the decode bound.

@@ -71,7 +71,7 @@ def haystack(essays: Path, tokens: int) -> str:
 
 def run_case(case: Row) -> list[Row]:
     """One method at one length, every depth (runs in a fresh process)."""
-    from longdoc.engine.segment_cache import SegmentCacheConfig, reading_config
+    from longdoc.engine.cache_config import SegmentCacheConfig, reading_config
 
     method = case["method"]
     local, load_s = load_local(case["model"], case["device"], reading_config() if method == "engine+blocks" else SegmentCacheConfig())
@@ -95,7 +95,7 @@ def _answer(method: str, local, filler: str, tokens: int, depth: float) -> tuple
     if method == "retrieval":
         return ask_by_retrieval(local, plant_fact(local.tokenizer, filler, FACT, tokens, depth))
     from bench.baselines import full_attention_generate
-    from longdoc.engine.model import GenerationOptions
+    from longdoc.model.protocol import GenerationOptions
 
     prompt = build_prompt(local.tokenizer, filler, FACT, QUESTION, tokens, depth)
     if method == "full attention":

@@ -102,9 +102,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from longdoc.engine.loading import load_model
-    from longdoc.engine.model import GenerationOptions
+    from longdoc.model.protocol import GenerationOptions
     from longdoc.engine.reader import SegmentReader
-    from longdoc.engine.segment_cache import SegmentCacheConfig
+    from longdoc.engine.cache_config import SegmentCacheConfig
     from longdoc.memory.store import default_home
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -58,7 +58,7 @@ def source_text(task: str, essays: Path) -> str:
 
 def run_case(case: Row) -> Row:
     """One task, one method, one size (runs in a fresh process)."""
-    from longdoc.engine.segment_cache import SegmentCacheConfig, reading_config
+    from longdoc.engine.cache_config import SegmentCacheConfig, reading_config
 
     task, method, tokens = case["task"], case["method"], case["tokens"]
     config = reading_config() if method == "longdoc read" else SegmentCacheConfig()

@@ -26,7 +26,7 @@ from planted_reports import make_report  # noqa: E402
 from summary_facts import fact_recall, facts_kept, gov_cases, lead, rouge_l  # noqa: E402
 
 from longdoc.document import Document, Page  # noqa: E402
-from longdoc.engine.model import GenerationOptions, Prompt  # noqa: E402
+from longdoc.model.protocol import GenerationOptions, Prompt  # noqa: E402
 from longdoc.tasks.results import ResultCache  # noqa: E402
 from longdoc.tasks.summarize import SummaryOptions, summarize  # noqa: E402
 

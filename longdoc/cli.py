@@ -16,12 +16,12 @@ from longdoc.chunking import ChunkConfig, chunk_document
 from longdoc.config import BACKENDS, Settings, load_settings
 from longdoc.console import advance, info, progress, stderr, warn
 from longdoc.document import Document
-from longdoc.engine.chat_api import RemoteConfig
+from longdoc.model.chat_api import RemoteConfig
 from longdoc.errors import LongdocError, ServerUnavailable, SomeInputsFailed
 from longdoc.ingest import read_document
 
 if TYPE_CHECKING:
-    from longdoc.engine.model import Model
+    from longdoc.model.protocol import Model
     from longdoc.tasks.summarize import SummaryOptions
 
 app = typer.Typer(
@@ -251,7 +251,7 @@ def _summarize_one(file: str | None, settings: Settings, options: SummaryOptions
 def _summarize_many(sources: list[str], out_dir: Path, settings: Settings, options: SummaryOptions, fmt: str, encoding: str | None) -> None:
     """Batch mode: every input to a file of its own in `out_dir`; a failed input is reported and skipped."""
     from longdoc.batch import run_batch
-    from longdoc.engine.backends import concurrency
+    from longdoc.model.spec import concurrency
     from longdoc.tasks.summarize import summarize as summarize_document
 
     model = _model(settings)  # once, for every file
@@ -293,7 +293,7 @@ def _map_batches(options: SummaryOptions, model: Model) -> SummaryOptions:
     one wave of its concurrency, so each finished wave is saved before the next is sent."""
     from dataclasses import replace
 
-    from longdoc.engine.backends import concurrency, is_remote
+    from longdoc.model.spec import concurrency, is_remote
 
     return replace(options, batch_size=concurrency(model)) if is_remote(model) else options
 
@@ -336,13 +336,13 @@ def ask(
         raise typer.BadParameter("read mode needs the local engine's block memory; use --backend local", param_hint="--mode")
     document = _load(file, encoding)
     if mode == "read":
-        from longdoc.engine.segment_cache import reading_config
+        from longdoc.engine.cache_config import reading_config
 
         model = _model(settings, cache=reading_config())
         with progress("reading the whole document", total=None):
             result = ask_by_reading(document, question.strip(), model, _results())
     else:
-        from longdoc.engine.segment_cache import answering_config
+        from longdoc.engine.cache_config import answering_config
 
         memory, _ = _open_memory(document, _embedder(embedder_path, document), rebuild=False)
         model = _model(settings, cache=answering_config())
@@ -375,7 +375,7 @@ def translate(
     encoding: EncodingOpt = None,
 ) -> None:
     """Translate a document paragraph by paragraph, keeping its layout and terminology; streams to stdout."""
-    from longdoc.engine.backends import concurrency as concurrency_of
+    from longdoc.model.spec import concurrency as concurrency_of
     from longdoc.tasks.translate import TranslateOptions, load_glossary_csv, split_paragraphs, translate as translate_document
 
     settings = _settings(
@@ -443,7 +443,7 @@ def _settings(
 def _model(settings: Settings, cache=None):  # type: ignore[no-untyped-def]
     """The language model the settings name: a server (openai backend) or a local model, loaded
     with a progress bar; `cache` (a SegmentCacheConfig) overrides the local engine's memory sizes."""
-    from longdoc.engine.backends import open_model
+    from longdoc.model.spec import open_model
     from longdoc.engine.presets import DEFAULT_PRESET
 
     if settings.backend == "openai":

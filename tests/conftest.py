@@ -46,7 +46,7 @@ class FakeModel:
         return len(_TOKEN.findall(text))
 
     def generate(self, prompts, options=None):  # type: ignore[no-untyped-def]
-        from longdoc.engine.model import GenerationOptions
+        from longdoc.model.protocol import GenerationOptions
 
         options = options or GenerationOptions()
         if self.fail_after is not None and len(self.calls) >= self.fail_after:

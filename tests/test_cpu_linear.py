@@ -9,9 +9,9 @@ from torch import nn
 
 from longdoc.engine.cpu_linear import WeightFirstLinear, use_weight_first_linears
 from longdoc.engine.generation import generate_tokens
-from longdoc.engine.model import GenerationOptions
+from longdoc.model.protocol import GenerationOptions
 from longdoc.engine.reader import SegmentReader
-from longdoc.engine.segment_cache import SegmentCacheConfig
+from longdoc.engine.cache_config import SegmentCacheConfig
 
 
 @pytest.mark.parametrize("bias", [True, False])

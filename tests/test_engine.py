@@ -21,10 +21,11 @@ from transformers import (
 
 from longdoc.engine.generation import choose_tokens, generate_tokens, left_pad, plan_batches
 from longdoc.engine.local import LocalModel
-from longdoc.engine.model import GenerationOptions, Model
+from longdoc.model.protocol import GenerationOptions, Model
 from longdoc.engine.reader import SegmentReader
 from longdoc.engine.rotary import shift_keys
-from longdoc.engine.segment_cache import SegmentCache, SegmentCacheConfig
+from longdoc.engine.cache_config import SegmentCacheConfig
+from longdoc.engine.segment_cache import SegmentCache
 from longdoc.errors import ModelError
 
 VOCAB = 97

@@ -8,9 +8,9 @@ from test_engine import KINDS, VOCAB, first_layer_keys, full_attention_logits, r
 
 from longdoc.engine.block_memory import BlockMemory
 from longdoc.engine.generation import generate_tokens
-from longdoc.engine.model import GenerationOptions
+from longdoc.model.protocol import GenerationOptions
 from longdoc.engine.reader import SegmentReader
-from longdoc.engine.segment_cache import SegmentCacheConfig
+from longdoc.engine.cache_config import SegmentCacheConfig
 
 BLOCKS = SegmentCacheConfig(sinks=4, window=16, segment=7, blocks=2, block_size=8, representatives=2)
 

@@ -14,9 +14,9 @@ from longdoc.engine import loading
 from longdoc.engine.cpu_linear import WeightFirstLinear
 from longdoc.engine.decode_weights import DecodeLinear
 from longdoc.engine.loading import assemble_preset, choose_device, load_model, resolve_model, sha256_of
-from longdoc.engine.model import GenerationOptions
+from longdoc.model.protocol import GenerationOptions
 from longdoc.engine.presets import DEFAULT_PRESET, FAST_PRESET, PRESETS, Preset
-from longdoc.engine.segment_cache import SegmentCacheConfig
+from longdoc.engine.cache_config import SegmentCacheConfig
 from longdoc.errors import ModelError
 
 

@@ -16,9 +16,9 @@ import torch
 from longdoc.engine.decode_weights import decode_rows_for, set_decode_rows
 from longdoc.engine.loading import load_model
 from longdoc.engine.local import LocalModel
-from longdoc.engine.model import GenerationOptions
+from longdoc.model.protocol import GenerationOptions
 from longdoc.engine.reader import SegmentReader
-from longdoc.engine.segment_cache import SegmentCacheConfig
+from longdoc.engine.cache_config import SegmentCacheConfig
 
 pytestmark = [
     pytest.mark.slow,

@@ -12,9 +12,9 @@ from conftest import FakeModel
 
 from longdoc.chunking import count_tokens
 from longdoc.document import Document, Page
-from longdoc.engine.chat_api import RemoteConfig, as_messages, parse_retry_after, retry_delay
-from longdoc.engine.model import GenerationOptions, Model
-from longdoc.engine.remote import OpenAIModel
+from longdoc.model.chat_api import RemoteConfig, as_messages, parse_retry_after, retry_delay
+from longdoc.model.protocol import GenerationOptions, Model
+from longdoc.model.server import OpenAIModel
 from longdoc.errors import RemoteModelError
 from longdoc.tasks.results import ResultCache
 from longdoc.tasks.summarize import SummaryOptions, summarize

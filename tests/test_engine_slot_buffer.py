@@ -7,7 +7,7 @@ import torch
 from test_engine import KINDS, VOCAB, read, tiny_model
 
 from longdoc.engine.reader import SegmentReader
-from longdoc.engine.segment_cache import SegmentCacheConfig
+from longdoc.engine.cache_config import SegmentCacheConfig
 from longdoc.engine.slot_buffer import SlotBuffer
 
 

@@ -12,9 +12,9 @@ from collections.abc import Callable, Collection, Sequence
 
 import torch
 
-from longdoc.engine.model import GenerationOptions
+from longdoc.model.protocol import GenerationOptions
 from longdoc.engine.reader import SegmentReader
-from longdoc.engine.segment_cache import SegmentCacheConfig
+from longdoc.engine.cache_config import SegmentCacheConfig
 
 # Receives a row's generated token ids; True ends that row (used for stop strings).
 StopCheck = Callable[[list[int]], bool]

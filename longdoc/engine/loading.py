@@ -32,7 +32,7 @@ from longdoc.engine.cpu_linear import use_weight_first_linears
 from longdoc.engine.decode_weights import DERIVED_FILES, SIDE_FILE, attach_decode_weights, decode_rows_for, derived_ready, extract_q4_k, kernel_for
 from longdoc.engine.local import LocalModel
 from longdoc.engine.presets import PRESETS, Preset
-from longdoc.engine.segment_cache import SegmentCacheConfig
+from longdoc.engine.cache_config import SegmentCacheConfig
 from longdoc.errors import ModelError
 
 _READ_BLOCK = 8 * 1024 * 1024  # bytes per read when copying or hashing multi-GB files

@@ -8,9 +8,9 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from longdoc.engine.generation import generate_tokens
-from longdoc.engine.model import GenerationOptions, Prompt, cut_at_stop
+from longdoc.model.protocol import GenerationOptions, Prompt, cut_at_stop
 from longdoc.engine.reader import SegmentReader
-from longdoc.engine.segment_cache import SegmentCacheConfig
+from longdoc.engine.cache_config import SegmentCacheConfig
 from longdoc.errors import ModelError
 
 

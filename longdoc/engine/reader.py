@@ -11,7 +11,8 @@ from torch.utils.hooks import RemovableHandle
 from transformers import PreTrainedModel
 
 from longdoc.engine.rotary import rotary_frequencies
-from longdoc.engine.segment_cache import SegmentCache, SegmentCacheConfig, WindowLayer, layer_types_of
+from longdoc.engine.cache_config import SegmentCacheConfig
+from longdoc.engine.segment_cache import SegmentCache, WindowLayer, layer_types_of
 from longdoc.errors import ModelError
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from longdoc.chunking import ChunkConfig, chunk_document, span_location
 from longdoc.document import Document
-from longdoc.engine.model import GenerationOptions, Model
+from longdoc.model.protocol import GenerationOptions, Model
 from longdoc.memory.index import DocumentMemory, Hit
 from longdoc.memory.lexical import Vocabulary, tokenize
 from longdoc.tasks.cleanup import sentences, tidy

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from longdoc.engine.model import Prompt
+from longdoc.model.protocol import Prompt
 from longdoc.errors import LongdocError
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from longdoc.engine.model import GenerationOptions, Model, Prompt
+from longdoc.model.protocol import GenerationOptions, Model, Prompt
 from longdoc.tasks.results import ResultCache
 
 

@@ -33,7 +33,7 @@ from typing import Literal
 
 from longdoc.chunking import Chunk, ChunkConfig, chunk_document, span_location
 from longdoc.document import Document
-from longdoc.engine.model import GenerationOptions, Model, Prompt
+from longdoc.model.protocol import GenerationOptions, Model, Prompt
 from longdoc.errors import ModelError
 from longdoc.tasks.cleanup import sentences, tidy
 from longdoc.tasks.facts import Fact, Part, covers, plan_parts, score_facts, sentence_facts

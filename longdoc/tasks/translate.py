@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from longdoc.chunking import ChunkConfig, chunk_document
 from longdoc.document import Document, Page
-from longdoc.engine.model import GenerationOptions, Model
+from longdoc.model.protocol import GenerationOptions, Model
 from longdoc.tasks.language import detect_language, is_chinese, language_name
 from longdoc.tasks.prompts import load_prompt
 from longdoc.tasks.results import ResultCache, result_key

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from concurrent.futures import CancelledError, Future
 from urllib.parse import urlsplit
 
-from longdoc.chunking import count_tokens
-from longdoc.engine.chat_api import ChatClient, RemoteConfig, as_messages
-from longdoc.engine.model import GenerationOptions, Prompt, cut_at_stop
+from longdoc.tokens import count_tokens
+from longdoc.model.chat_api import ChatClient, RemoteConfig, as_messages
+from longdoc.model.protocol import GenerationOptions, Prompt, cut_at_stop
 from longdoc.errors import RemoteModelError
 from longdoc.workers import DaemonPool
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from longdoc import __version__
-from longdoc.engine.model import GenerationOptions, Prompt
+from longdoc.model.protocol import GenerationOptions, Prompt
 from longdoc.errors import RemoteModelError, ServerUnavailable
 
 # Statuses a server uses for "busy or briefly broken, try again": rate limited, request timeout,

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 from longdoc.config import Settings
-from longdoc.engine.chat_api import RemoteConfig
-from longdoc.engine.model import Model
-from longdoc.engine.remote import OpenAIModel
+from longdoc.model.chat_api import RemoteConfig
+from longdoc.model.protocol import Model
+from longdoc.model.server import OpenAIModel
 
 API_KEY_VARIABLE = "LONGDOC_API_KEY"
 
