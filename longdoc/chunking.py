@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
-from longdoc.document import Document
+from longdoc.document import Document, TextSpan
 from longdoc.tokens import TokenCounter, count_tokens
 
 # A sentence ends at . ! ? (followed by space) or at Chinese/Japanese 。！？； and the closing
@@ -44,7 +44,7 @@ class ChunkConfig:
 
 
 @dataclass(frozen=True)
-class Chunk:
+class Chunk(TextSpan):
     """A span of a document's text with where it came from."""
 
     id: str  # stable: content hash of the document + position, equal for equal input and config
@@ -58,20 +58,9 @@ class Chunk:
     line_end: int
     tokens: int
 
-    def location(self, kind: str = "pdf") -> str:
-        """Where a reader finds this chunk: pages for paged documents, lines otherwise."""
-        return span_location(kind, self.page_start, self.page_end, self.line_start, self.line_end)
-
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict of every field."""
         return asdict(self)
-
-
-def span_location(kind: str, page_start: int, page_end: int, line_start: int, line_end: int) -> str:
-    """'p. 5', 'pp. 3-4' for paged documents (or text with form-feed pages), else 'lines 10-42'."""
-    if kind == "pdf" or page_end > 1:
-        return f"p. {page_start}" if page_start == page_end else f"pp. {page_start}-{page_end}"
-    return f"line {line_start}" if line_start == line_end else f"lines {line_start}-{line_end}"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,25 @@ from functools import cached_property
 PAGE_SEPARATOR = "\n\n"
 
 
+class TextSpan:
+    """A stretch of a document's text known by its first and last page and line (1-based, inclusive).
+
+    A mixin for the dataclasses that are one (`Chunk`, `SummaryNode`, `Source`): each declares the
+    four fields itself, among its own, so its field order and JSON stay as they were.
+    """
+
+    page_start: int
+    page_end: int
+    line_start: int
+    line_end: int
+
+    def location(self, kind: str) -> str:
+        """'p. 5', 'pp. 3-4' for paged documents (or text with form-feed pages), else 'lines 10-42'."""
+        if kind == "pdf" or self.page_end > 1:
+            return f"p. {self.page_start}" if self.page_start == self.page_end else f"pp. {self.page_start}-{self.page_end}"
+        return f"line {self.line_start}" if self.line_start == self.line_end else f"lines {self.line_start}-{self.line_end}"
+
+
 @dataclass(frozen=True)
 class Page:
     """One page of a document; text files have a single page unless they contain form feeds."""

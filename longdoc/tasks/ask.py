@@ -14,8 +14,8 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from longdoc.chunking import ChunkConfig, chunk_document, span_location
-from longdoc.document import Document
+from longdoc.chunking import ChunkConfig, chunk_document
+from longdoc.document import Document, TextSpan
 from longdoc.model.protocol import GenerationOptions, Model
 from longdoc.memory.index import DocumentMemory, Hit
 from longdoc.memory.lexical import Vocabulary, tokenize
@@ -57,7 +57,7 @@ class AskOptions:
 
 
 @dataclass(frozen=True)
-class Source:
+class Source(TextSpan):
     """A numbered passage given to the model: a merged span of one or more retrieved chunks."""
 
     number: int
@@ -70,9 +70,6 @@ class Source:
     line_end: int
     score: float  # the best retrieval score among its chunks
     chunks: tuple[int, ...]  # chunk indices it covers
-
-    def location(self, kind: str) -> str:
-        return span_location(kind, self.page_start, self.page_end, self.line_start, self.line_end)
 
 
 @dataclass

@@ -31,8 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from longdoc.chunking import Chunk, ChunkConfig, chunk_document, span_location
-from longdoc.document import Document
+from longdoc.chunking import Chunk, ChunkConfig, chunk_document
+from longdoc.document import Document, TextSpan
 from longdoc.model.protocol import GenerationOptions, Model, Prompt
 from longdoc.errors import ModelError
 from longdoc.tasks.cleanup import sentences, tidy
@@ -85,7 +85,7 @@ class SummaryOptions:
 
 
 @dataclass
-class SummaryNode:
+class SummaryNode(TextSpan):
     """A node of the summary tree: a chunk and its chosen facts (level 0), a part's paragraph (level 1)."""
 
     id: str  # "0.3" = level 0, position 3
@@ -98,9 +98,6 @@ class SummaryNode:
     line_start: int
     line_end: int
     children: list[str] = field(default_factory=list)
-
-    def location(self, kind: str) -> str:
-        return span_location(kind, self.page_start, self.page_end, self.line_start, self.line_end)
 
 
 @dataclass
