@@ -3,14 +3,13 @@ requests concurrently, and a failed input reported and skipped while the rest go
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 from longdoc.errors import LongdocError, OutputUnwritable
+from longdoc.files import atomic_write_text
 from longdoc.workers import DaemonPool
 
 # Makes the text of one output from the input named by its argument.
@@ -92,14 +91,8 @@ def _run_one(job: Job, source: str, path: Path) -> Outcome:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file beside it, so a reader never sees half of it."""
-    temporary: str | None = None
+    """Write `text` to `path` atomically; a failure is an `OutputUnwritable` naming the path."""
     try:
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
+        atomic_write_text(path, text)
     except OSError as error:
-        if temporary is not None:
-            Path(temporary).unlink(missing_ok=True)
         raise OutputUnwritable(f"cannot write {path}: {error.strerror or error}") from error

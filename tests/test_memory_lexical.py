@@ -165,7 +165,7 @@ def test_postings_attach_fails_quietly_on_a_full_disk(tmp_path: Path, monkeypatc
     def disk_full(path: Path, data: bytes) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store_module, "_write_file", disk_full)
+    monkeypatch.setattr(store_module, "atomic_write_bytes", disk_full)
     memory, loaded = open_memory(paged_document(), FakeEmbedder(), home=tmp_path)
     assert loaded and PLANTED in memory.search(PLANTED, k=1)[0].chunk.text
     assert (entry / MANIFEST_FILE).read_bytes() == before

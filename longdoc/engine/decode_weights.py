@@ -28,7 +28,6 @@ kept in `decode.safetensors` (quantizing them takes seconds); the dynamic kernel
 from __future__ import annotations
 
 import functools
-import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from longdoc.engine.cpu_linear import WeightFirstLinear, weight_first_linear
+from longdoc.files import atomic_path
 
 SIDE_FILE = "int4.safetensors"
 GROUP = 32
@@ -123,13 +123,8 @@ def _save_atomically(tensors: dict[str, torch.Tensor], path: Path, metadata: dic
     """Write a safetensors file renamed into place: an interrupted write never looks finished."""
     from safetensors.torch import save_file
 
-    staging = path.with_name(f".{path.name}.part")
-    try:
+    with atomic_path(path) as staging:
         save_file(tensors, str(staging), metadata=metadata)
-        os.replace(staging, path)
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        raise
 
 
 def _hf_name(gguf_name: str) -> str | None:

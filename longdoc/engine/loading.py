@@ -34,6 +34,7 @@ from longdoc.engine.local import LocalModel
 from longdoc.engine.presets import PRESETS, Preset
 from longdoc.engine.cache_config import SegmentCacheConfig
 from longdoc.errors import ModelError
+from longdoc.files import atomic_path
 
 _READ_BLOCK = 8 * 1024 * 1024  # bytes per read when copying or hashing multi-GB files
 # Written beside a preset converted before the int4 codes existed, once they have been looked for.
@@ -212,15 +213,10 @@ def assemble_preset(preset: Preset, target: Path) -> Path:
     if missing:
         raise ModelError(f"{preset.name}: packaged weights are missing: {', '.join(missing)}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".part", delete=False) as out:
-        try:
-            for chunk in chunks:
-                with chunk.open("rb") as part:
-                    shutil.copyfileobj(part, out, _READ_BLOCK)
-        except BaseException:
-            os.unlink(out.name)
-            raise
-    os.replace(out.name, target)
+    with atomic_path(target) as staging, staging.open("wb") as out:
+        for chunk in chunks:
+            with chunk.open("rb") as part:
+                shutil.copyfileobj(part, out, _READ_BLOCK)
     return target
 
 

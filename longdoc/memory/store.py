@@ -35,6 +35,7 @@ import numpy as np
 
 from longdoc.chunking import Chunk, ChunkConfig
 from longdoc.console import warn
+from longdoc.files import atomic_write_bytes
 from longdoc.memory.lexical import Postings, tokenizer_id
 
 # Bump when the layout or the meaning of anything stored changes: old entries then miss the cache.
@@ -134,10 +135,10 @@ class MemoryStore:
             return
         record, contents = lexical
         for name, content in contents.items():
-            _replace_file(directory / name, content)
+            atomic_write_bytes(directory / name, content)
         manifest["lexical"] = record
         manifest["checksum"] = _manifest_checksum(manifest)
-        _replace_file(directory / MANIFEST_FILE, json.dumps(manifest, indent=2).encode())
+        atomic_write_bytes(directory / MANIFEST_FILE, json.dumps(manifest, indent=2).encode())
 
     def save_progress(self, key: str, vectors: np.ndarray) -> None:
         """Checkpoint the embeddings finished so far for `key`, atomically."""
@@ -147,7 +148,7 @@ class MemoryStore:
         data = buffer.getvalue()
         partial, digest = self._partial_paths(key)
         for path, content in ((partial, data), (digest, _sha256(data).encode())):
-            _replace_file(path, content)
+            atomic_write_bytes(path, content)
 
     def load_progress(self, key: str, dimension: int | None) -> np.ndarray | None:
         """Embeddings checkpointed for `key`, if intact; anything doubtful is dropped, not trusted."""
@@ -235,16 +236,6 @@ def _lexical_record(postings: Postings) -> tuple[dict[str, object], dict[str, by
     contents = {TERMS_FILE: json.dumps(postings.terms, ensure_ascii=False).encode("utf-8"), POSTINGS_FILE: buffer.getvalue()}
     record = {"tokenizer": tokenizer, "files": {name: _sha256(content) for name, content in contents.items()}}
     return record, contents
-
-
-def _replace_file(path: Path, data: bytes) -> None:
-    """Write `path` whole or not at all: into a temporary file beside it, then renamed over it."""
-    temporary = path.with_name(path.name + f".{os.getpid()}.tmp")
-    try:
-        _write_file(temporary, data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _write_file(path: Path, data: bytes) -> None:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from longdoc.console import warn
+from longdoc.files import atomic_write_text
 
 FORMAT_VERSION = 1
 
@@ -49,16 +48,10 @@ class ResultCache:
     def put(self, key: str, text: str) -> None:
         """Store `text` under `key` atomically; a full or read-only disk costs resumability, not the run."""
         path = self.path(key)
-        temporary: str | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                json.dump({"key": key, "text": text}, file, ensure_ascii=False)
-            os.replace(temporary, path)
+            atomic_write_text(path, json.dumps({"key": key, "text": text}, ensure_ascii=False))
         except OSError as error:
-            if temporary is not None:
-                Path(temporary).unlink(missing_ok=True)
             if not self._warned:
                 warn(f"cannot save results to {self.root} ({error.strerror or error}); an interrupted run will start over")
                 self._warned = True
