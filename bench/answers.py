@@ -1,8 +1,8 @@
 """Answer quality of `longdoc ask` (retrieval mode): four tasks of at least 30 questions each, with
 the search-only baseline beside them, and seconds per question.
 
-    python bench/answers.py --model qwen2.5-1.5b --json-out bench/results/answers_new_1.5b.json
-    python bench/answers.py --root /tmp/longdoc-main --model qwen2.5-1.5b --json-out .../answers_main_1.5b.json
+    python -m bench.answers --model qwen2.5-1.5b --json-out bench/results/answers_new_1.5b.json
+    python -m bench.answers --root /tmp/longdoc-main --model qwen2.5-1.5b --json-out .../answers_main_1.5b.json
 
 `--root` imports longdoc from another checkout (the current main in a git worktree), so main and a
 change run the same items with the same scoring. Items (development split, ../shared/eval/):
@@ -39,12 +39,8 @@ from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent))
+from bench.harness import ROOT, cmrc_articles, cpu_model, leval_rows, script_parser, write_json_atomic
 
-from bench.harness import cpu_model  # noqa: E402  (before --root puts another checkout first)
-
-EVAL = BENCH.parent.parent / "shared" / "eval"
 TASKS = ("nq", "quality", "cmrc", "unanswerable")
 _STOPWORDS = frozenset("a an the of and or to in on at for by with is are was were be it its that this as from his her their they he she".split())
 
@@ -62,29 +58,23 @@ class Item:
         return f"{self.task}|{self.document}|{self.question}"
 
 
-def _leval(name: str) -> list[dict]:  # type: ignore[type-arg]
-    with open(EVAL / "leval" / f"{name}.dev.jsonl", encoding="utf-8") as file:
-        return [json.loads(line) for line in file]
-
-
 def build_items() -> tuple[dict[str, str], list[Item]]:
     """Document texts by key, and every item of every task."""
     from longdoc.ingest.html import html_to_text
 
     texts: dict[str, str] = {}
     items: list[Item] = []
-    nq = _leval("natural_question")
+    nq = leval_rows("natural_question")
     for n, row in enumerate(nq):
         texts[f"nq{n}"] = html_to_text(row["input"])
         items += [Item("nq", f"nq{n}", q, (a,)) for q, a in zip(row["instructions"], row["outputs"])]
-    for n, row in enumerate(_leval("quality")):
+    for n, row in enumerate(leval_rows("quality")):
         texts[f"quality{n}"] = row["input"]
         for question, reference in list(zip(row["instructions"], row["outputs"]))[:6]:
             options = dict(re.findall(r"\(([A-D])\)\s*(.+)", question))
             letter = re.search(r"\(([A-D])\)", reference).group(1)  # type: ignore[union-attr]
             items.append(Item("quality", f"quality{n}", question.strip() + "\nName the letter of the right option.", (letter,), options))
-    articles = json.loads((EVAL / "cmrc2018" / "dev100.json").read_text(encoding="utf-8"))["data"]
-    paragraphs = [article["paragraphs"][0] for article in articles]
+    paragraphs = [article["paragraphs"][0] for article in cmrc_articles()]
     texts["cmrc0-49"] = "\n\n".join(p["context"] for p in paragraphs[:50])
     for n in (round(i * 50 / 30) for i in range(30)):
         qa = paragraphs[n]["qas"][0]
@@ -130,9 +120,9 @@ def score(item: Item, text: str, refused: bool) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser("bench.answers", __doc__)
     parser.add_argument("--model", default="qwen2.5-1.5b")
-    parser.add_argument("--root", type=Path, default=BENCH.parent, help="the longdoc checkout to import")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the longdoc checkout to import")
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--weights", default="auto", help="auto (4-bit one-stream decoding), float or int8")
     parser.add_argument("--limit", type=int, default=0, help="questions per task (0: all)")
@@ -142,6 +132,8 @@ def main() -> None:
     parser.add_argument("--index-home", type=Path, default=Path.home() / ".cache" / "longdoc-bench")
     parser.add_argument("--json-out", type=Path, required=True)
     args = parser.parse_args()
+    # Deliberately another checkout's longdoc (--root), ahead of this one's: nothing has imported
+    # longdoc yet (bench.harness does not), so every `from longdoc...` below comes from --root.
     sys.path.insert(0, str(args.root.resolve()))
     _prepare_home(args.index_home)
 
@@ -251,9 +243,7 @@ def summarize(rows: list[dict]) -> dict:  # type: ignore[type-arg]
 def _save(args: argparse.Namespace, done: dict) -> None:  # type: ignore[type-arg]
     done.update(model="search-only" if args.search_only else args.model, root=str(args.root), cpu=cpu_model(),
                 options=args.set, weights=args.weights)
-    staging = args.json_out.with_suffix(".tmp")
-    staging.write_text(json.dumps(done, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(staging, args.json_out)
+    write_json_atomic(args.json_out, done)
 
 
 

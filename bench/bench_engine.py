@@ -1,6 +1,6 @@
 """The segment engine against plain transformers baselines measured in the same run.
 
-    python bench/bench_engine.py [--sections read,load,generate] [--model qwen2.5-0.5b]
+    python -m bench.bench_engine [--sections read,load,generate] [--model qwen2.5-0.5b]
                                  [--lengths 4096,16384,65536,262144 | --quick] [--full-timeout 600]
                                  [--full-chunk 0] [--text DIR] [--json-out PATH]
 
@@ -35,14 +35,11 @@ import json
 import os
 import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.harness import CaseFailed, loadavg_line, repeat_to, run_module, script_parser, status_mb, text_of
 
 
 def _home() -> Path:
@@ -52,19 +49,12 @@ def _home() -> Path:
     return default_home()
 
 
-def _status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
 
 
 def _loadavg() -> str:
-    return Path("/proc/loadavg").read_text().split(" ")[0]
+    return loadavg_line().split(" ")[0]
 
 
 # -- text ----------------------------------------------------------------------------------------
@@ -137,7 +127,7 @@ def generated_prose(words: int, seed: int = 0) -> str:
 def read_text(directory: Path | None) -> str:
     if directory is None:
         return generated_prose(40_000)
-    return "\n\n".join(path.read_text() for path in sorted(directory.glob("*.txt")))
+    return text_of(directory)
 
 
 # -- read: one case per subprocess -----------------------------------------------------------------
@@ -154,17 +144,15 @@ def run_read_case(
     from longdoc.engine.cache_config import SegmentCacheConfig
 
     local = load_model(model_spec, _home(), device="cpu")
-    ids = local.tokenizer.encode(read_text(text_dir), add_special_tokens=False)
-    while len(ids) < length:
-        ids = ids + ids
-    input_ids = torch.tensor([ids[:length]])
+    ids = repeat_to(local.tokenizer.encode(read_text(text_dir), add_special_tokens=False), length)
+    input_ids = torch.tensor([ids])
     decoder = local.model.get_decoder()
     with (
         torch.inference_mode()
     ):  # page the weights in, warm the kernels: not part of the case
         decoder(input_ids=input_ids[:, :64])
     Path("/proc/self/clear_refs").write_text("5")  # VmHWM := current RSS
-    loaded_rss = _status_mb("VmRSS")
+    loaded_rss = status_mb("VmRSS")
     loaded_maxrss = _maxrss_mb()
     started = time.perf_counter()
     with torch.inference_mode():
@@ -190,7 +178,7 @@ def run_read_case(
         "tokens": length,
         "seconds": round(seconds, 2),
         "tokens_per_s": round(length / seconds, 1),
-        "peak_mb": round(_status_mb("VmHWM") - loaded_rss, 1),
+        "peak_mb": round(status_mb("VmHWM") - loaded_rss, 1),
         "maxrss_delta_mb": round(_maxrss_mb() - loaded_maxrss, 1),
         "loaded_rss_mb": round(loaded_rss, 1),
         "next_token": int(logits.argmax()),
@@ -203,30 +191,17 @@ def run_read_case(
 def _spawn(
     args_list: list[str], timeout: float | None
 ) -> tuple[dict | None, str | None]:
-    command = [sys.executable, __file__, *args_list]
+    """One case of this script in a fresh process: its figures, or why there are none."""
     try:
-        result = subprocess.run(
-            command,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=ROOT,
-        )
-    except subprocess.TimeoutExpired:
-        return None, f"did not finish in {timeout:.0f} s"
-    if result.returncode != 0:
-        if result.returncode < 0:
-            return None, f"killed by signal {-result.returncode} (out of memory?)"
-        tail = result.stderr.strip().splitlines()[-1:] or ["?"]
-        return None, f"failed: {tail[0][:200]}"
-    return json.loads(result.stdout.strip().splitlines()[-1]), None
+        return run_module(["bench.bench_engine", *args_list], timeout), None
+    except CaseFailed as failed:
+        return None, failed.reason
 
 
 def section_read(args: argparse.Namespace, out: dict) -> None:
     lengths = [4096, 16384] if args.quick else [int(n) for n in args.lengths.split(",")]
     common = ["--model", args.model, "--full-chunk", str(args.full_chunk)] + (
-        ["--text", str(args.text)] if args.text else []
+        ["--text", str(args.text.resolve())] if args.text else []  # the case runs from the root
     )
     rows = out.setdefault("read", [])
     full_stopped: str | None = None
@@ -469,11 +444,7 @@ def _save(args: argparse.Namespace, out: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        epilog=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = script_parser("bench.bench_engine", __doc__)
     parser.add_argument(
         "--sections",
         default="read,load,generate",
@@ -531,7 +502,7 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "model": args.model,
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "loadavg_start": Path("/proc/loadavg").read_text().strip(),
+        "loadavg_start": loadavg_line(),
     }
     print(
         f"{out['machine']}; model {args.model}; loadavg {out['loadavg_start']}",
@@ -544,7 +515,7 @@ def main() -> None:
     }
     for name in args.sections.split(","):
         sections[name.strip()](args, out)
-    out["loadavg_end"] = Path("/proc/loadavg").read_text().strip()
+    out["loadavg_end"] = loadavg_line()
     _save(args, out)
     print(f"\nloadavg at end: {out['loadavg_end']}")
 

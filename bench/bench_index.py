@@ -1,6 +1,6 @@
 """Benchmark of the external memory (not run by pytest): build vs cached open, and retrieval ranks.
 
-    python bench/bench_index.py [--tokens 350000] [--zh-chars 60000] [--batch-sizes 8,16,32,64]
+    python -m bench.bench_index [--tokens 350000] [--zh-chars 60000] [--batch-sizes 8,16,32,64]
 
 Generates its own documents: varied English prose (~350K cl100k tokens by default) and Chinese
 prose, each with planted one-sentence facts, and asks paraphrased questions about the facts.
@@ -11,19 +11,17 @@ BM25-only and several fusions. Times are wall-clock on whatever CPU runs it.
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports huggingface_hub
 
+from bench.harness import script_parser  # noqa: E402
 from longdoc.chunking import count_tokens  # noqa: E402
 from longdoc.document import Document, Page  # noqa: E402
 from longdoc.memory.embedder import SentenceTransformerEmbedder  # noqa: E402
@@ -258,7 +256,7 @@ def bench_document(label: str, document: Document, facts: list[tuple[str, str]],
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser("bench.bench_index", __doc__)
     parser.add_argument("--tokens", type=int, default=350_000, help="size of the English document in cl100k tokens")
     parser.add_argument("--zh-chars", type=int, default=60_000, help="size of the Chinese document in characters")
     parser.add_argument("--batch-sizes", default="1,8,16,32,64", help="batch sizes to time ('' to skip)")

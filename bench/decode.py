@@ -1,7 +1,7 @@
 """Decoding speed with the low-bit decoding weights (weights "auto") against the float weights and
 llama.cpp, same run.
 
-    python bench/decode.py [--models qwen2.5-1.5b,qwen2.5-0.5b] [--steps 32] [--weights auto|int8] [--json-out FILE]
+    python -m bench.decode [--models qwen2.5-1.5b,qwen2.5-0.5b] [--steps 32] [--weights auto|int8] [--json-out FILE]
 
 Per preset and mode: milliseconds per decoding step after a 400-token prompt, one stream and 8
 streams batched, the same model object switched between modes (the float weights stay loaded
@@ -13,24 +13,19 @@ name it.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
-
-from bench import llamacpp_decode  # noqa: E402
-from bench.harness import cpu_model  # noqa: E402
-from longdoc.engine.decode_weights import DecodeLinear, decode_rows_for, kernel_for, set_decode_rows  # noqa: E402
-from longdoc.engine.loading import assemble_preset, load_model  # noqa: E402
-from longdoc.engine.presets import PRESETS  # noqa: E402
+from bench import llamacpp_decode
+from bench.harness import cpu_model, script_parser
+from longdoc.engine.decode_weights import DecodeLinear, decode_rows_for, kernel_for, set_decode_rows
+from longdoc.engine.loading import assemble_preset, load_model
+from longdoc.engine.presets import PRESETS
 
 PROMPT = "Explain in a short paragraph why ships float, for a ten-year-old."
 MODES = ("float", "auto")
@@ -97,7 +92,7 @@ def _llama_cpp(name: str, steps: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser("bench.decode", __doc__)
     parser.add_argument("--models", default="qwen2.5-1.5b,qwen2.5-0.5b")
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--home", type=Path, default=Path.home() / ".cache" / "longdoc")

@@ -1,7 +1,7 @@
 """Which embedder finds the passage that holds the answer: recall@k per embedder, English and Chinese.
 
-    python bench/embedders.py [--embedders minilm,e5,use] [--weights 0.25,0.5,1] [--limit 0] [--json-out FILE]
-    python bench/embedders.py --rerank      # English: MiniLM hybrid's top 30 re-ranked by e5
+    python -m bench.embedders [--embedders minilm,e5,use] [--weights 0.25,0.5,1] [--json-out FILE]
+    python -m bench.embedders --rerank      # English: MiniLM hybrid's top 30 re-ranked by e5
 
 Every embedder searches the same chunks (200 cl100k tokens, 30 overlapping, as `longdoc index`
 cuts them), dense only and hybrid (dense + BM25, z-score fusion, as `longdoc search` ranks):
@@ -17,25 +17,19 @@ to embed the chunks (chunks/s) and one query, on this machine (name it beside th
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+from bench.harness import cmrc_articles, leval_rows, script_parser
+from longdoc.chunking import ChunkConfig, chunk_document
+from longdoc.document import Document, Page
+from longdoc.ingest.html import html_to_text
+from longdoc.memory import index as index_module
+from longdoc.memory.index import DocumentMemory
 
-from longdoc.chunking import ChunkConfig, chunk_document  # noqa: E402
-from longdoc.document import Document, Page  # noqa: E402
-from longdoc.ingest.html import html_to_text  # noqa: E402
-from longdoc.memory import index as index_module  # noqa: E402
-from longdoc.memory.index import DocumentMemory  # noqa: E402
-
-EVAL = ROOT.parent / "shared" / "eval"
 KS = (1, 3, 8)
 
 
@@ -52,18 +46,15 @@ def _normalise(text: str) -> str:
 
 def english() -> tuple[list[Document], list[Question]]:
     documents, questions = [], []
-    with open(EVAL / "leval" / "natural_question.dev.jsonl", encoding="utf-8") as file:
-        for n, line in enumerate(file):
-            row = json.loads(line)
-            documents.append(Document(source=f"nq{n}", pages=(Page(1, html_to_text(row["input"])),)))
-            questions += [Question(n, q, (a,) if isinstance(a, str) else tuple(a)) for q, a in zip(row["instructions"], row["outputs"])]
+    for n, row in enumerate(leval_rows("natural_question")):
+        documents.append(Document(source=f"nq{n}", pages=(Page(1, html_to_text(row["input"])),)))
+        questions += [Question(n, q, (a,) if isinstance(a, str) else tuple(a)) for q, a in zip(row["instructions"], row["outputs"])]
     return documents, questions
 
 
 def chinese() -> tuple[list[Document], list[Question]]:
-    data = json.loads((EVAL / "cmrc2018" / "dev100.json").read_text(encoding="utf-8"))["data"]
     contexts, questions = [], []
-    for article in data:
+    for article in cmrc_articles():
         for paragraph in article["paragraphs"]:
             contexts.append(paragraph["context"])
             questions += [Question(0, qa["question"], tuple(a["text"] for a in qa["answers"])) for qa in paragraph["qas"]]
@@ -80,7 +71,7 @@ def make_embedder(name: str):  # type: ignore[no-untyped-def]
 
         return E5Embedder()
     if name == "use":
-        from use_embedder import USEEmbedder
+        from bench.use_embedder import USEEmbedder
 
         return USEEmbedder()
     raise SystemExit(f"unknown embedder {name!r} (minilm, e5, use)")
@@ -160,7 +151,7 @@ def rerank(pool: int = 30) -> dict:  # type: ignore[type-arg]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser("bench.embedders", __doc__)
     parser.add_argument("--embedders", default="minilm,e5,use")
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--weights", default="1", help="BM25 weights to try in hybrid search, e.g. 0.25,0.5,1")

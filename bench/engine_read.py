@@ -1,8 +1,8 @@
 """Reading long inputs: the segment engine vs plain full attention, peak memory and tokens/s.
 
-    python bench/engine_read.py --essays DIR [--model qwen2.5-0.5b] [--lengths 4096,16384,65536,262144]
-                                [--full-timeout 300] [--quick] [--json-out PATH]
-    python bench/engine_read.py --essays DIR --case engine:262144 --marks 16384   # one read's memory curve
+    python -m bench.engine_read --essays DIR [--model qwen2.5-0.5b] [--lengths 4096,16384,65536,262144]
+                                [--full-timeout 300] [--quick] [--threads N] [--segment N] [--json-out PATH]
+    python -m bench.engine_read --essays DIR --case engine:262144 --marks 16384   # one read's memory curve
 
 Each case runs in a fresh process so peak memory (VmHWM, reset after the model is loaded) belongs
 to that case alone. "full" is one plain forward pass of the whole input through the model's
@@ -17,17 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-
-def _rss_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from bench.harness import CaseFailed, repeat_to, run_module, script_parser, status_mb, text_of
 
 
 def run_case(
@@ -51,15 +45,12 @@ def run_case(
     from longdoc.memory.store import default_home
 
     local = load_model(model_spec, default_home(), device="cpu")
-    text = "\n\n".join(path.read_text() for path in sorted(essays.glob("*.txt")))
-    ids = local.tokenizer.encode(text)
-    while len(ids) < length:
-        ids = ids + ids
-    input_ids = torch.tensor([ids[:length]])
+    ids = repeat_to(local.tokenizer.encode(text_of(essays)), length)
+    input_ids = torch.tensor([ids])
     with torch.inference_mode():  # page the weights in and warm the kernels: not part of the case
         local.model.get_decoder()(input_ids=input_ids[:, :64])
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak to the memory after loading
-    loaded = _rss_mb("VmRSS")
+    loaded = status_mb("VmRSS")
     started, cpu_started = time.perf_counter(), time.process_time()
     curve: list[dict[str, float]] = []
     done = 0
@@ -69,7 +60,7 @@ def run_case(
         done += count
         if marks and done % marks == 0:
             seconds = time.perf_counter() - started
-            curve.append({"tokens": done, "peak_over_loaded_mb": round(_rss_mb("VmHWM") - loaded, 1),
+            curve.append({"tokens": done, "peak_over_loaded_mb": round(status_mb("VmHWM") - loaded, 1),
                           "tokens_per_s": round(done / seconds, 1)})
             print(json.dumps(curve[-1]), file=sys.stderr, flush=True)
 
@@ -86,27 +77,25 @@ def run_case(
     return {
         "method": method, "tokens": length, "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2),
         "threads": torch.get_num_threads(), **({"segment": reader.config.segment} if method == "engine" else {}),
-        "tokens_per_s": round(length / seconds, 1), "peak_mb": round(_rss_mb("VmHWM"), 1),
-        "peak_over_loaded_mb": round(_rss_mb("VmHWM") - loaded, 1), "next_token": int(logits.argmax()),
+        "tokens_per_s": round(length / seconds, 1), "peak_mb": round(status_mb("VmHWM"), 1),
+        "peak_over_loaded_mb": round(status_mb("VmHWM") - loaded, 1), "next_token": int(logits.argmax()),
         "dtype": str(local.model.dtype), **({"curve": curve} if curve else {}),
     }
 
 
 def spawn(method: str, length: int, args: argparse.Namespace, timeout: float | None) -> dict[str, object]:
-    command = [sys.executable, __file__, "--case", f"{method}:{length}", "--model", args.model, "--essays", str(args.essays),
-               "--threads", str(args.threads), "--segment", str(args.segment)]
+    """One read in a fresh process: its figures, or why there are none."""
+    # The case process runs from the checkout's root: --essays must not depend on this one's folder.
+    case = ["bench.engine_read", "--case", f"{method}:{length}", "--model", args.model, "--essays", str(args.essays.resolve()),
+            "--threads", str(args.threads), "--segment", str(args.segment)]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"method": method, "tokens": length, "error": f"did not finish in {timeout:.0f} s"}
-    if result.returncode != 0:
-        reason = "killed (out of memory?)" if result.returncode < 0 else result.stderr.strip().splitlines()[-1:]
-        return {"method": method, "tokens": length, "error": str(reason)}
-    return json.loads(result.stdout.strip().splitlines()[-1])
+        return run_module(case, timeout)  # type: ignore[no-any-return]
+    except CaseFailed as failed:
+        return {"method": method, "tokens": length, "error": failed.reason}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser("bench.engine_read", __doc__)
     parser.add_argument("--essays", type=Path, required=True)
     parser.add_argument("--model", default="qwen2.5-0.5b")
     parser.add_argument("--lengths", default="4096,16384,65536,262144")

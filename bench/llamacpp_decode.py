@@ -4,7 +4,9 @@ The same request for every figure: a 400-token prompt (fixed token ids, no promp
 greedy decoding of a fixed number of tokens with end-of-text ignored; llama.cpp's own timings give
 the decoding rate. Batched: that many requests at once into as many slots, timed by the wall clock
 (requests start a little apart, so the rate is taken between the single-request and the batched
-runs: batch * (steps - 1) extra tokens over the extra seconds).
+runs: batch * (steps - 1) extra tokens over the extra seconds). bench/decode.py uses it; alone:
+
+    python -m bench.llamacpp_decode FILE.gguf
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from bench.harness import script_parser
 
 PROMPT_TOKENS = 400
 
@@ -68,8 +72,13 @@ def batched_tokens_per_s(server: Any, batch: int, steps: int) -> float:
     return batch * (steps - 1) / max(full - short, 1e-9)
 
 
-if __name__ == "__main__":  # python bench/llamacpp_decode.py FILE.gguf
-    import sys
-
-    server = start(Path(sys.argv[1]), slots=8, threads=min(2, os.cpu_count() or 2))
+def main() -> None:
+    parser = script_parser("bench.llamacpp_decode", __doc__)
+    parser.add_argument("gguf", type=Path, help="the GGUF file to decode with")
+    args = parser.parse_args()
+    server = start(args.gguf, slots=8, threads=min(2, os.cpu_count() or 2))
     print({"single_ms": round(single_ms(server, 32), 1), "batched8_tok_s": round(batched_tokens_per_s(server, 8, 32), 1)})
+
+
+if __name__ == "__main__":
+    main()

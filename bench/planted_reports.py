@@ -16,16 +16,11 @@ from __future__ import annotations
 import random
 import re
 import string
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from longdoc.chunking import count_tokens  # noqa: E402
+from longdoc.chunking import count_tokens
 
 Language = str  # "en" or "zh"
 POSITIONS = ("start", "middle", "end")

