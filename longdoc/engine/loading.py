@@ -35,6 +35,7 @@ from longdoc.engine.presets import PRESETS, Preset
 from longdoc.engine.cache_config import SegmentCacheConfig
 from longdoc.errors import ModelError
 from longdoc.files import atomic_path
+from longdoc.hardware import cpu_has_native_bf16
 
 _READ_BLOCK = 8 * 1024 * 1024  # bytes per read when copying or hashing multi-GB files
 # Written beside a preset converted before the int4 codes existed, once they have been looked for.
@@ -139,7 +140,7 @@ def resolve_model(spec: str, cache_root: Path) -> ModelSource:
 
 
 def choose_device(device: str) -> tuple[torch.device, torch.dtype]:
-    """Device and weight dtype: CUDA with bf16; CPU with bf16 where the CPU has bf16 kernels; else fp32."""
+    """Device and weight dtype: CUDA with bf16; CPU with bf16 where the CPU does bf16 natively; else fp32."""
     if device not in ("auto", "cpu", "cuda"):
         raise ModelError(f"unknown device {device!r}: use auto, cpu or cuda")
     if device == "cuda" and not torch.cuda.is_available():
@@ -147,14 +148,7 @@ def choose_device(device: str) -> tuple[torch.device, torch.dtype]:
     if device != "cpu" and torch.cuda.is_available():
         # GPUs before Ampere lack bf16; fp16 overflows in some of these models, so they get fp32.
         return torch.device("cuda"), torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    return torch.device("cpu"), torch.bfloat16 if _cpu_has_bf16() else torch.float32
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+    return torch.device("cpu"), torch.bfloat16 if cpu_has_native_bf16() else torch.float32
 
 
 # -- presets -----------------------------------------------------------------------------------

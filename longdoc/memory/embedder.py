@@ -12,6 +12,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from longdoc.errors import ModelError
+from longdoc.hardware import cpu_has_native_bf16
 
 ProgressCallback = Callable[[int], None]
 
@@ -71,7 +72,7 @@ class SentenceTransformerEmbedder:
         # bf16 matrix products embed 2.7x faster on CPUs with native bf16 (cosine to fp32 > 0.9999);
         # elsewhere bf16 is emulated and slower, so "auto" keeps fp32 there.
         if precision == "auto":
-            precision = "bf16" if device == "cpu" and _cpu_has_bf16() else "fp32"
+            precision = "bf16" if device == "cpu" and cpu_has_native_bf16() else "fp32"
         self.precision: str = precision
         _check_model_dir(self.path)
         try:
@@ -131,15 +132,6 @@ def _load_backend(path: Path, device: str, bf16: bool) -> _BertBackend | _Senten
     if device == "cpu" and bert_encoder.supported(path):
         return _BertBackend(path, bf16)
     return _SentenceTransformersBackend(path, device, bf16)
-
-
-def _cpu_has_bf16() -> bool:
-    """True when the CPU multiplies bf16 natively (AVX512-BF16 or AMX); Linux only, else False."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 def _max_seq_length(path: Path) -> int:
