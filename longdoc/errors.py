@@ -13,7 +13,8 @@ LongdocError                    1  anything else the library reports
 │   └── DecodeError            11  text that the requested encoding cannot decode
 ├── ModelError                 12  embedding or language model could not be loaded or run
 │   └── RemoteModelError       13  the model server rejected a request, or sent something unreadable
-│       └── ServerUnavailable  13  the model server was unreachable or busy, or timed out, on every attempt
+│       ├── ServerUnavailable  13  the model server was unreachable or busy, or timed out, on every attempt
+│       └── PromptTooLong      17  the server rejects a prompt as longer than its context, even after re-planning
 ├── ConfigError                14  longdoc.toml is malformed or names an unknown setting
 ├── SomeInputsFailed           15  a batch finished, but some of its inputs failed (each was reported)
 └── OutputUnwritable           16  an output file or directory cannot be written
@@ -121,3 +122,15 @@ class OutputUnwritable(LongdocError):
 class ServerUnavailable(RemoteModelError):
     """Every attempt failed for a reason of the server's (unreachable, busy, no answer in time): the
     next input would fare no better, so a batch stops here."""
+
+
+class PromptTooLong(RemoteModelError):
+    """The server rejected a prompt as longer than its context window. `limit` is the window the
+    server stated (its own tokens), `tokens` the prompt's size as it counted it; either may be None.
+    The tasks re-plan against the smaller window the model learned from it, a few times at most."""
+
+    exit_code = 17
+
+    def __init__(self, message: str, limit: int | None = None, tokens: int | None = None) -> None:
+        super().__init__(message)
+        self.limit, self.tokens = limit, tokens

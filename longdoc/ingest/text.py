@@ -9,6 +9,7 @@ from functools import lru_cache
 
 from longdoc.errors import BinaryInput, DecodeError
 from longdoc.ingest.sniff import binary_advice, binary_format
+from longdoc.script import CJK_PUNCTUATION, HAN_CHARACTER
 
 # Longest BOMs first: the UTF-32 LE BOM begins with the UTF-16 LE one.
 _BOMS: tuple[tuple[bytes, str], ...] = (
@@ -35,6 +36,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 _CONTROL_IN_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _LATIN1_RUN = re.compile(r"[\x80-\xff]{3,}")
+_CJK_PUNCTUATION = re.compile(f"[{CJK_PUNCTUATION}]")
 _LATIN1_SYMBOLS = frozenset("\xa0¡¢£¥§©«°±·»¿€™•")
 _DECLARED_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
 
@@ -216,9 +218,9 @@ def _expected(char: str) -> bool:
         return char not in "×÷"  # accented letters
     if char in _LATIN1_SYMBOLS or 0x2010 <= code <= 0x206F:
         return True  # everyday symbols, typographic quotes and dashes
-    if 0x3000 <= code <= 0x303F or 0xFF00 <= code <= 0xFFEF:
+    if _CJK_PUNCTUATION.match(char):
         return True  # CJK and full-width punctuation
-    return 0x4E00 <= code <= 0x9FFF and _common_hanzi(char)
+    return bool(HAN_CHARACTER.match(char)) and _common_hanzi(char)
 
 
 def _common_hanzi(char: str) -> bool:

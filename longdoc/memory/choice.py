@@ -18,15 +18,15 @@ from pathlib import Path
 
 from longdoc.errors import ModelError
 from longdoc.memory.embedder import Embedder, SentenceTransformerEmbedder
-from longdoc.memory.lexical import CJK_RANGES
+from longdoc.script import CJK
 
 NAMES = ("e5", "minilm")
 
 # Han, kana and Hangul; 1.5 characters carry about what one English word does.
-_CJK = re.compile(f"[{CJK_RANGES}]")
+_CJK = re.compile(f"[{CJK}]")
 _CJK_PER_WORD = 1.5
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
-_NON_LATIN_WORD = re.compile(rf"[^\W\d_A-Za-z{CJK_RANGES}]+")
+_NON_LATIN_WORD = re.compile(rf"[^\W\d_A-Za-z{CJK}]+")
 # The commonest English words make up about a quarter of English prose and little of French,
 # German or Spanish, which share its alphabet.
 _ENGLISH_WORDS = frozenset("the of and to in is a that for it as was with on be by are this from or at".split())

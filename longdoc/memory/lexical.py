@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from longdoc.script import CJK
+
 # Okapi BM25 with the usual parameters: k1 saturates repeated terms, b normalises by chunk length.
 # Chunks are of near-equal length by construction, so b matters little; the defaults measured fine.
 K1 = 1.5
@@ -21,8 +23,7 @@ B = 0.75
 # Han ideographs, kana and hangul syllables are written without spaces between words; a run of
 # them is indexed as overlapping character bigrams, which match Chinese words of two or more
 # characters without a segmenter. Everything else that is a letter or digit forms words.
-CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_TOKEN = re.compile(rf"([{CJK_RANGES}]+)|([^\W_{CJK_RANGES}]+)")
+_TOKEN = re.compile(rf"([{CJK}]+)|([^\W_{CJK}]+)")
 
 _STOPWORDS = frozenset(
     """a about above after again all am an and any are as at be because been before being below
@@ -202,9 +203,10 @@ def _count(texts: Sequence[str]) -> Postings:
 @lru_cache(maxsize=1)
 def tokenizer_id() -> str | None:
     """Names the tokenizer, so saved postings are reused only by code that tokenizes the same way:
-    the sha256 of this module's source, since any edit to it may change what `tokenize` returns
-    (a changed comment costs one rebuild of the postings). None when the source cannot be read."""
+    the sha256 of this module's source and of the CJK ranges it takes from `longdoc.script`, since
+    any edit to either may change what `tokenize` returns (a changed comment costs one rebuild of
+    the postings). None when the source cannot be read."""
     try:
-        return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+        return hashlib.sha256(Path(__file__).read_bytes() + CJK.encode("utf-8")).hexdigest()
     except OSError:
         return None

@@ -3,7 +3,9 @@
 `GenerationOptions` map onto the API's fields; transient failures (429, 408, 5xx, a refused or
 dropped connection, no answer in time) are retried with exponential backoff and jitter, honouring
 a server's Retry-After, a bounded number of times; when the last attempt fails too, that is a
-`ServerUnavailable`. A rejected request is a `RemoteModelError` at once. No message holds the API key.
+`ServerUnavailable`. A rejected request is a `RemoteModelError` at once, and a prompt rejected as
+longer than the server's context a `PromptTooLong` carrying the numbers the server gave. No
+message holds the API key.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from urllib.parse import urlsplit
 
 from longdoc import __version__
 from longdoc.model.protocol import GenerationOptions, Prompt
-from longdoc.errors import RemoteModelError, ServerUnavailable
+from longdoc.errors import PromptTooLong, RemoteModelError, ServerUnavailable
+from longdoc.model.window import too_long
 
 # Statuses a server uses for "busy or briefly broken, try again": rate limited, request timeout,
 # and the gateway/overload family. Other 4xx mean the request itself is wrong: retrying repeats it.
@@ -31,6 +34,12 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # The API accepts at most this many stop strings; the rest are still cut client-side.
 _MAX_API_STOPS = 4
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+# The window planned against when it is not set and the server does not say: what most served
+# instruction models accept.
+DEFAULT_CONTEXT_WINDOW = 8192
+# Seconds to wait for a server to describe itself; a server that says nothing quickly is not asked again.
+_PROBE_TIMEOUT = 10.0
 
 Messages = list[dict[str, str]]
 
@@ -41,9 +50,10 @@ class RemoteConfig:
 
     base_url: str  # the API root, usually ending in /v1; a full .../chat/completions URL also works
     model: str  # the name the server serves the model under
-    # What budgets are planned against. Servers differ (vLLM reports max_model_len, Ollama often
-    # runs 2K-8K); 8192 is what most served instruction models accept, so set it to use more.
-    context_window: int = 8192
+    # Tokens a request may hold, as the server counts them; what budgets are planned against.
+    # None: asked of the server (llama.cpp, vLLM, Ollama and TGI say it; see model/window.py), and
+    # DEFAULT_CONTEXT_WINDOW where it does not say.
+    context_window: int | None = None
     # Requests in flight at once. 8 makes one summarize map batch a single wave; vLLM and TGI
     # batch concurrent requests on the GPU, while a one-slot llama.cpp server simply queues them.
     concurrency: int = 8
@@ -62,7 +72,7 @@ class RemoteConfig:
         if scheme not in ("http", "https") or not urlsplit(self.base_url).hostname:
             raise RemoteModelError(f"the base URL must be an http:// or https:// URL, not {self.base_url!r}")
         assert self.model, "the served model's name is required"
-        assert self.context_window >= 256, "context_window must be >= 256"
+        assert self.context_window is None or self.context_window >= 256, "context_window must be >= 256"
         assert self.concurrency >= 1, "concurrency must be >= 1"
         assert self.timeout > 0, "timeout must be > 0"
         assert self.retries >= 0, "retries must be >= 0"
@@ -137,6 +147,7 @@ class ChatClient:
         # Proxies from the environment apply to remote servers, never to one on this machine.
         handlers = [urllib.request.ProxyHandler({})] if host in _LOOPBACK else []
         self._opener = urllib.request.build_opener(*handlers)
+        self._silent = False  # a probe got no answer at all: the others would wait as long
 
     @property
     def where(self) -> str:
@@ -166,6 +177,25 @@ class ChatClient:
                     raise RemoteModelError("request cancelled") from None
         raise AssertionError("unreachable: the loop returns or raises")
 
+    def fetch_json(self, url: str, body: Mapping[str, object] | None = None) -> object:
+        """The JSON at `url` on the server (GET, or POST of `body`), or None for any failure: once,
+        without retries, for the optional endpoints that describe a server. After one that got no
+        answer at all (refused, timed out), the rest are not sent."""
+        if self._silent:
+            return None
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        request = urllib.request.Request(url, data=data, method="POST" if data else "GET", headers=self._headers())
+        try:
+            with self._opener.open(request, timeout=min(self.config.timeout, _PROBE_TIMEOUT)) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError:
+            return None  # it answered: it has no such endpoint, or will not say
+        except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException):
+            self._silent = True
+            return None
+        except ValueError:
+            return None
+
     def _post(self, data: bytes) -> object:
         request = urllib.request.Request(self.config.endpoint, data=data, method="POST", headers=self._headers())
         try:
@@ -189,8 +219,12 @@ class ChatClient:
         return headers
 
     def _http_failure(self, error: urllib.error.HTTPError) -> Exception:
-        detail = _server_message(_read_quietly(error))
+        raw = _read_quietly(error)
+        detail = _server_message(raw)
         said = f"answered HTTP {error.code}" + (f": {detail}" if detail else "")
+        refusal = too_long(error.code, _server_message(raw, width=2000), _json_or_none(raw))
+        if refusal is not None:
+            return PromptTooLong(self._redacted(f"the model server at {self.where} {said}"), refusal.limit, refusal.tokens)
         if error.code in RETRY_STATUSES:
             return _Transient(said, error.headers.get("Retry-After") if error.headers else None)
         hint = "; check LONGDOC_API_KEY" if error.code in (401, 403) else "; check --api-model" if error.code == 404 else ""
@@ -227,9 +261,16 @@ def _read_quietly(error: urllib.error.HTTPError) -> bytes:
         return b""
 
 
-def _server_message(raw: bytes) -> str:
-    """The server's explanation of an error, on one short line: OpenAI's {"error": {"message"}},
-    TGI's {"error": "..."}, FastAPI's {"detail": ...}, or the start of the body."""
+def _json_or_none(raw: bytes) -> object:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _server_message(raw: bytes, width: int = 200) -> str:
+    """The server's explanation of an error, on one line of at most `width` characters: OpenAI's
+    {"error": {"message"}}, TGI's {"error": "..."}, FastAPI's {"detail": ...}, or the start of the body."""
     text = raw.decode("utf-8", "replace")
     try:
         payload = json.loads(text)
@@ -241,4 +282,4 @@ def _server_message(raw: bytes) -> str:
             found = found.get("message", found)
         text = found if isinstance(found, str) else json.dumps(found, ensure_ascii=False)
     line = " ".join(text.split())
-    return line[:200] + ("..." if len(line) > 200 else "")
+    return line[:width] + ("..." if len(line) > width else "")

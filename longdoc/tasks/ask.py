@@ -21,6 +21,7 @@ from longdoc.memory.index import DocumentMemory, Hit
 from longdoc.memory.lexical import Vocabulary, tokenize
 from longdoc.tasks.cleanup import sentences, tidy
 from longdoc.tasks.prompts import PromptTemplate, load_prompt, prompt_text
+from longdoc.tasks.replan import replanned
 from longdoc.tasks.results import ResultCache, result_key
 from longdoc.tasks.scope import MULTIPLE_CHOICE, question_terms, unmentioned
 from longdoc.tasks.steps import Step, run_steps
@@ -90,6 +91,7 @@ class Answer:
     unmentioned: list[str] = field(default_factory=list)
 
 
+@replanned  # a server that refuses the passages as too long has taught the model a smaller window
 def ask(
     document: Document,
     memory: DocumentMemory,

@@ -28,11 +28,11 @@ from itertools import accumulate
 from dataclasses import dataclass, field
 
 from longdoc.memory.lexical import tokenize
+from longdoc.script import HAN_CHARACTER
 from longdoc.tasks.cleanup import ENDS_SENTENCE, sentences
 from longdoc.tasks.grounding import SourceFacts, figures, names
-from longdoc.tasks.language import HAN, count_words
+from longdoc.tasks.language import count_words
 
-_HAN = re.compile(f"[{HAN}]")
 _BULLET = re.compile(r"^\s*(?:[-*•·]|\d+[.)、]|[（(]\d+[)）])\s+")
 # Below these a line is a heading or a fragment, not a fact; above, a table or a run-on list.
 _MIN_WORDS, _MIN_CJK = 5, 8
@@ -72,7 +72,7 @@ class Fact:
 
 
 def _is_fact(text: str) -> bool:
-    return len(_HAN.findall(text)) >= _MIN_CJK or len(text.split()) >= _MIN_WORDS
+    return len(HAN_CHARACTER.findall(text)) >= _MIN_CJK or len(text.split()) >= _MIN_WORDS
 
 
 # A line break inside a sentence, as PDF text has at every line's end: the line ends in no
@@ -87,7 +87,7 @@ def unwrap(text: str) -> str:
     def join(match: re.Match[str]) -> str:
         line = match.start() - (text.rfind("\n", 0, match.start()) + 1)
         before, after = text[match.start() - 1], text[match.end()]
-        if _HAN.match(before) and _HAN.match(after):
+        if HAN_CHARACTER.match(before) and HAN_CHARACTER.match(after):
             return "" if line >= _CJK_PROSE_LINE else match.group()
         runs_on = after.islower() or after.isdigit() or after == "(" or line >= _PROSE_LINE
         return " " if runs_on else match.group()

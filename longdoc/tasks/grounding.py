@@ -21,8 +21,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from longdoc.script import HAN, HAN_CHARACTER
 from longdoc.tasks.cleanup import sentences
-from longdoc.tasks.language import HAN, detect_language
+from longdoc.tasks.language import detect_language
 
 _SCALES = {
     "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12, "bn": 1e9,
@@ -48,7 +49,6 @@ _NUMBER_WORDS = {
 _SPELLED = max(value for value in _NUMBER_WORDS.values())
 _CAPITALISED = re.compile(r"(?<![A-Za-z0-9'’])[A-Z][A-Za-z]*(?:['’][A-Za-z]+)?")
 _WORD = re.compile(r"[A-Za-z]+")
-_CJK = re.compile(f"[{HAN}]")
 # A Chinese proper name: up to 8 characters, then what kind of body or place it names.
 _CHINESE_NAME = re.compile(
     f"([{HAN}]{{1,8}}?)(股份有限公司|有限责任公司|有限公司|集团|公司|银行|大学|学院|医院|研究院|研究所|委员会|市|县|镇|乡|村)"
@@ -120,7 +120,7 @@ class SourceFacts:
         self.values = sorted({figure.value for figure in own})
         lowered = source.lower()
         self.words = set(_WORD.findall(lowered))
-        self.spelled = {value for word, value in _NUMBER_WORDS.items() if word in self.words or (_CJK.match(word) and word in source)}
+        self.spelled = {value for word, value in _NUMBER_WORDS.items() if word in self.words or (HAN_CHARACTER.match(word) and word in source)}
         self.chinese = detect_language(source) == "zh"
         self.text = source
 
@@ -147,7 +147,7 @@ def unsupported(text: str, source: SourceFacts) -> list[str]:
     """The numbers and names of `text` that `source` does not contain, as written in `text`."""
     missing = [match.group(0) for match in _NUMBER.finditer(text) if not source.supports_figure(figures(match.group(0))[0])]
     # Latin names can be checked where the source is not Chinese, or the text copies them into Chinese.
-    if not source.chinese or _CJK.search(text):
+    if not source.chinese or HAN_CHARACTER.search(text):
         missing += [word for word in names(text) if not source.supports_name(word)]
     if source.chinese:
         missing += [name for name in chinese_names(text) if name not in source.text]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Han ideographs: the CJK blocks Chinese uses, for character classes
-_CJK = re.compile(f"[{HAN}]")
+from longdoc.script import HAN, HAN_CHARACTER
+
 _LETTER = re.compile(r"[^\W\d_]")
 
 # Codes users type -> the name a prompt gives the model. Anything else is passed through as typed
@@ -36,7 +36,7 @@ def detect_language(text: str) -> str:
     """
     sample = text[:20000]
     letters = len(_LETTER.findall(sample))
-    return "zh" if letters and len(_CJK.findall(sample)) / letters >= 0.2 else "en"
+    return "zh" if letters and len(HAN_CHARACTER.findall(sample)) / letters >= 0.2 else "en"
 
 
 def language_name(code: str) -> str:
@@ -60,5 +60,5 @@ CHARACTERS_PER_WORD = 1.5
 def count_words(text: str) -> int:
     """Words as `--length` counts them: Latin words and numbers, and one per 1.5 Chinese characters."""
     found = _WORDLIKE.findall(text)
-    han = sum(len(piece) == 1 and bool(_CJK.match(piece)) for piece in found)
+    han = sum(len(piece) == 1 and bool(HAN_CHARACTER.match(piece)) for piece in found)
     return round(len(found) - han + han / CHARACTERS_PER_WORD)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 
-from longdoc.memory.lexical import CJK_RANGES, Vocabulary, tokenize
+from longdoc.memory.lexical import Vocabulary, tokenize
+from longdoc.script import CJK
 
 # Words that ask rather than name ("how many", "what is it called"), and words about the document
 # itself ("what does the author conclude"), which a document need not contain to answer.
@@ -28,10 +29,10 @@ _ASKING = frozenset(
 _ASKING_CHARACTERS = frozenset("什么哪谁几多少吗呢嘛呀吧的是了在有和与")
 # A question that lists options: "(A) ..." / "B) ..." on their own lines, at least two of them.
 MULTIPLE_CHOICE = re.compile(r"(?m)^\s*\(?[A-Da-d][).].+\n\s*\(?[A-Da-d][).]")
-_CJK_RUN = re.compile(f"[{CJK_RANGES}]+")
-_CJK_CHARACTER = re.compile(f"[{CJK_RANGES}]")
-_LETTER = re.compile(rf"[^\W\d_{CJK_RANGES}]")
-_WORD = re.compile(rf"[^\W_{CJK_RANGES}]+")
+_CJK_RUN = re.compile(f"[{CJK}]+")
+_CJK_CHARACTER = re.compile(f"[{CJK}]")
+_LETTER = re.compile(rf"[^\W\d_{CJK}]")
+_WORD = re.compile(rf"[^\W_{CJK}]+")
 
 
 def question_terms(question: str) -> list[str]:

@@ -40,6 +40,7 @@ from longdoc.tasks.facts import Fact, Part, covers, plan_parts, score_facts, sen
 from longdoc.tasks.grounding import Dropped, SourceFacts, drop_unsupported, western_amounts
 from longdoc.tasks.language import count_words, detect_language, is_chinese, language_name
 from longdoc.tasks.prompts import PromptTemplate, load_prompt
+from longdoc.tasks.replan import replanning
 from longdoc.tasks.results import ResultCache, result_key
 from longdoc.tasks.steps import Step, run_steps
 
@@ -61,6 +62,9 @@ _WRITTEN_SHARE = 0.8
 # The beginning of the document shown to the opening-sentence step (title, date, author).
 _OPENING_TOKENS = 300
 _MAX_HEADINGS = 30
+# A writing prompt's own words and chat template, beside the material it is given (measured: 85-113
+# cl100k tokens), for cutting the material to a window a server turned out to have.
+_TEMPLATE_TOKENS = 160
 # A summary longer than the asked length by this factor is trimmed, shorter is topped up (with the
 # best facts left, which in a document with little to say are routine ones: only just enough).
 _TOO_LONG, _TOO_SHORT = 1.15, 0.8
@@ -137,7 +141,8 @@ def summarize(
     source = SourceFacts(document.text)
     run = _Run(model, results, options, language, on_progress)
     translate_from = None if own_language == language else own_language
-    opening, drafts = run.write(document, plan, translate_from)
+    # A server that refuses a prompt as too long has taught the model a smaller window: write again within it.
+    opening, drafts = replanning(model, lambda window: run.write(document, plan, translate_from, window))
     if translate_from:
         _keep_faithful_translations(facts, source)
     checked = _check(opening, drafts, plan, facts, source, options, language)
@@ -183,21 +188,29 @@ class _Run:
         self.translate_prompt = load_prompt("translate_segment")
         self.generated = self.cached = 0
 
-    def write(self, document: Document, plan: Sequence[Part], translate_from: str | None) -> tuple[str, list[str]]:
+    def write(
+        self, document: Document, plan: Sequence[Part], translate_from: str | None, window: int | None = None
+    ) -> tuple[str, list[str]]:
         """The opening and one paragraph per part that has facts, in one batch. Bullets need no
         paragraphs: the facts are the bullets. In another language than the document's, every
         chosen fact is also translated (in the same batch), as bullets or to restore what a
-        paragraph leaves out; amounts reach the model in Western notation ("480 million", not "4.8亿")."""
+        paragraph leaves out; amounts reach the model in Western notation ("480 million", not "4.8亿").
+        `window`, once a server has refused a prompt as too long, is the tokens a prompt may take:
+        the beginning, the headings and each part's facts are cut to fit it (the check puts facts
+        left out back, as the document states them)."""
         shown = western_amounts if translate_from and not is_chinese(self.language) else (lambda text: text)
-        beginning = _beginning(document.text, self.model)
-        topics = "\n".join(f"- {heading}" for heading in headings(document.text)[:_MAX_HEADINGS])
         words = _opening_words(self.options)
+        room = _room(window, int(words * _TOKENS_PER_WORD) + 24)
+        beginning = _beginning(document.text, self.model, _OPENING_TOKENS if room is None else min(_OPENING_TOKENS, room // 2))
+        topic_lines = [f"- {heading}" for heading in headings(document.text)[:_MAX_HEADINGS]]
+        topics = "\n".join(_leading(topic_lines, self.model, None if room is None else room // 2))
         rendered = self.opening_prompt.render(text=shown(beginning), topics=topics, language=self.language, words=words)
         steps, caps = [self._step(self.opening_prompt, rendered, beginning + topics, words)], [int(words * _TOKENS_PER_WORD) + 24]
         written = [part for part in plan if part.facts] if self.options.style == "paragraph" else []
         for part in written:
-            facts = "\n".join(f"- {shown(fact.text)}" for fact in part.facts)
             words = round(part.words * _WRITTEN_SHARE)
+            room = _room(window, int(words * _TOKENS_PER_WORD) + 40)
+            facts = "\n".join(_leading([f"- {shown(fact.text)}" for fact in part.facts], self.model, room))
             rendered = self.part_prompt.render(facts=facts, language=self.language, words=words)
             caps.append(int(words * _TOKENS_PER_WORD) + 40)
             steps.append(self._step(self.part_prompt, rendered, facts, words))
@@ -255,12 +268,31 @@ def headings(text: str) -> list[str]:
     return list(dict.fromkeys(heading for heading in found if heading))
 
 
-def _beginning(text: str, model: Model) -> str:
-    """The document's first sentences, up to about `_OPENING_TOKENS` tokens."""
+def _room(window: int | None, answer_tokens: int) -> int | None:
+    """Tokens of material a writing prompt may hold within `window` beside its template and its
+    answer; None (any) when no window binds."""
+    return None if window is None else max(16, window - _TEMPLATE_TOKENS - answer_tokens)
+
+
+def _leading(lines: list[str], model: Model, tokens: int | None) -> list[str]:
+    """The first of `lines` that fit in `tokens` together (at least one; all when `tokens` is None)."""
+    if tokens is None:
+        return lines
+    kept, used = [], 0
+    for line in lines:
+        used += model.count_tokens(line) + 1
+        if kept and used > tokens:
+            break
+        kept.append(line)
+    return kept
+
+
+def _beginning(text: str, model: Model, tokens: int = _OPENING_TOKENS) -> str:
+    """The document's first sentences, up to about `tokens` tokens."""
     kept, used = [], 0
     for sentence in sentences(text.strip()):
         used += model.count_tokens(sentence)
-        if kept and used > _OPENING_TOKENS:
+        if kept and used > tokens:
             break
         kept.append(sentence)
     return "".join(kept).strip()

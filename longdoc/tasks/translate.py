@@ -28,13 +28,14 @@ import queue
 import re
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from longdoc.chunking import ChunkConfig, chunk_document
 from longdoc.document import Document, Page
 from longdoc.model.protocol import GenerationOptions, Model
 from longdoc.tasks.language import detect_language, is_chinese, language_name
 from longdoc.tasks.prompts import load_prompt
+from longdoc.tasks.replan import replanning
 from longdoc.tasks.results import ResultCache, result_key
 from longdoc.tasks.steps import Step, run_steps
 from longdoc.workers import DaemonPool
@@ -57,6 +58,11 @@ _FUNCTION_CHARS = set("的了是在有和与及或不这那个们我你他她它
 _NUMERALS = set("一二三四五六七八九十百千万两零年")
 _MIN_OCCURRENCES = 3
 _MAX_TERMS = 200
+# The prompt's own words and chat template beside the pieces (measured: ~80 cl100k tokens), and
+# the pieces a window must hold at once: the previous piece, its translation (~1.5x), this piece,
+# and this piece's translation (up to 2x).
+_TEMPLATE_TOKENS = 160
+_PIECES_PER_WINDOW = 5.5
 
 
 @dataclass(frozen=True)
@@ -267,20 +273,38 @@ class _Translation:
             self.learned[term] = rendering or ""  # "" = tried and failed: not asked again
 
     def translate_piece(self, piece: str, previous: tuple[str, str]) -> str:
-        """The translation of `piece`, with `previous` (source, translation) as context."""
-        translation = self._attempt(piece, previous, reminder="")
+        """The translation of `piece`, with `previous` (source, translation) as context. A piece
+        that a server refuses as too long is cut smaller, to fit the window it taught the model."""
+        return replanning(self.model, lambda window: self._translate_within(piece, previous, window))
+
+    def _translate_within(self, piece: str, previous: tuple[str, str], window: int | None) -> str:
+        """`piece` translated whole, or, within `window`, in pieces small enough for it."""
+        if window is None:
+            return self._translate_one(piece, previous, self.generation)
+        size = max(16, int((window - _TEMPLATE_TOKENS) / _PIECES_PER_WINDOW))
+        generation = replace(self.generation, max_new_tokens=2 * size + 64)
+        if self.model.count_tokens(previous[0]) > size:
+            previous = ("", "")  # context longer than a piece may now be: left out
+        translations = []
+        for part in split_piece(piece, self.model, size):
+            translations.append(self._translate_one(part, previous, generation))
+            previous = (part, translations[-1])
+        return ("" if is_chinese(self.target) else " ").join(translations)
+
+    def _translate_one(self, piece: str, previous: tuple[str, str], generation: GenerationOptions) -> str:
+        translation = self._attempt(piece, previous, "", generation)
         if self._leaked(translation):
             # Small models leave rare words and names in Chinese characters. One more try, told
             # so; the attempt with fewer untranslated characters wins.
             reminder = _LEAK_REMINDER.format(source=self.source_name, target=self.target_name)
-            retry = self._attempt(piece, previous, reminder)
+            retry = self._attempt(piece, previous, reminder, generation)
             translation = min((translation, retry), key=lambda text: len(_CJK_CHAR.findall(text)))
         return translation
 
-    def _attempt(self, piece: str, previous: tuple[str, str], reminder: str) -> str:
+    def _attempt(self, piece: str, previous: tuple[str, str], reminder: str, generation: GenerationOptions) -> str:
         messages = self._messages(piece, previous, reminder)
         key = result_key("translate", self.model.name, self.prompt.sha256, self.target_name, messages)
-        return _unwrap(run_steps(self.model, self.results, [Step(key, messages)], self.generation)[0])
+        return _unwrap(run_steps(self.model, self.results, [Step(key, messages)], generation)[0])
 
     def _leaked(self, translation: str) -> bool:
         """Whether a translation out of Chinese into a language not written in Chinese characters

@@ -1,0 +1,18 @@
+"""Which script a character belongs to: the CJK character classes every stage shares.
+
+The strings are ranges for regex character classes (f"[{HAN}]+"); `HAN_CHARACTER` matches one.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Han ideographs: CJK Unified Ideographs Extension A, the Unified Ideographs and the Compatibility
+# Ideographs, the blocks Chinese text uses.
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# Han with kana and hangul syllables: the scripts written without spaces between words.
+CJK = "\u3040-\u30ff" + HAN + "\uac00-\ud7af"
+# CJK symbols and punctuation (、。「」) and the half- and full-width forms (，！（）).
+CJK_PUNCTUATION = "\u3000-\u303f\uff00-\uffef"
+
+HAN_CHARACTER = re.compile(f"[{HAN}]")
