@@ -19,6 +19,7 @@ from longdoc.document import Document, TextSpan
 from longdoc.model.protocol import GenerationOptions, Model
 from longdoc.memory.index import DocumentMemory, Hit
 from longdoc.memory.lexical import Vocabulary, tokenize
+from longdoc.script import HAN
 from longdoc.tasks.cleanup import sentences, tidy
 from longdoc.tasks.prompts import PromptTemplate, load_prompt, prompt_text
 from longdoc.tasks.replan import replanned
@@ -340,7 +341,7 @@ def _evidence(text: str) -> set[str]:
     lowered = text.lower()
     words = re.findall(r"[a-z0-9]+(?:[-./:][a-z0-9]+)*", lowered)
     kept = {w for w in words if (len(w) > 2 or any(ch.isdigit() for ch in w)) and w not in _COMMON}
-    runs = re.findall(r"[\u4e00-\u9fff]+", lowered)
+    runs = re.findall(f"[{HAN}]+", lowered)
     return kept | {run[i : i + 2] for run in runs for i in range(len(run) - 1)}
 
 

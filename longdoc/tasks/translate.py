@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from longdoc.chunking import ChunkConfig, chunk_document
 from longdoc.document import Document, Page
 from longdoc.model.protocol import GenerationOptions, Model
+from longdoc.script import CJK_PUNCTUATION, HAN, HAN_CHARACTER
 from longdoc.tasks.language import detect_language, is_chinese, language_name
 from longdoc.tasks.prompts import load_prompt
 from longdoc.tasks.replan import replanning
@@ -45,8 +46,8 @@ _LINE_BREAK = re.compile(r"\n\s*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _NONE = "(none)"
 _MAX_GLOSSARY_LINES = 40  # glossary entries shown per prompt; only those occurring in the piece
-_CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
-_CJK_CHAR = re.compile(r"[\u4e00-\u9fff\u3000-\u303f\uff00-\uffef]")
+_CJK_RUN = re.compile(f"[{HAN}]{{2,}}")
+_CJK_CHAR = re.compile(f"[{HAN}{CJK_PUNCTUATION}]")
 _LEAK_REMINDER = (
     "Write every word in {target}: leave nothing in {source} characters; give names of people and "
     "places in pinyin or their usual {target} form."
@@ -391,9 +392,9 @@ def clean_term(reply: str, term: str, target: str) -> str | None:
     candidate = (quoted[-1] if quoted else reply.strip().splitlines()[0] if reply.strip() else "").strip(" .。\"'“”")
     if not candidate or candidate == term or len(candidate.split()) > 6 or len(candidate) > 60:
         return None
-    if not is_chinese(target) and _CJK_RUN.search(candidate) or re.search(r"[\u4e00-\u9fff]", candidate) and not is_chinese(target):
+    if not is_chinese(target) and _CJK_RUN.search(candidate) or HAN_CHARACTER.search(candidate) and not is_chinese(target):
         return None
-    if is_chinese(target) and not re.search(r"[\u4e00-\u9fff]", candidate):
+    if is_chinese(target) and not HAN_CHARACTER.search(candidate):
         return None
     return candidate
 
