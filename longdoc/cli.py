@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import os
 import sys
 import time
 import traceback
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from longdoc import __version__, render
 from longdoc.chunking import ChunkConfig, chunk_document
-from longdoc.config import BACKENDS, Settings, load_settings
-from longdoc.console import advance, info, progress, stderr, warn
+from longdoc.config import Settings, load_settings
+from longdoc.console import advance, info, progress, reporter, stderr, warn
 from longdoc.document import Document
-from longdoc.model.chat_api import RemoteConfig
-from longdoc.errors import LongdocError, ServerUnavailable, SomeInputsFailed
+from longdoc.errors import LongdocError, ModelChoiceError, ServerUnavailable, SomeInputsFailed
 from longdoc.ingest import read_document
+from longdoc.model.chat_api import RemoteConfig
+from longdoc.progress import LongdocWarning
 
 if TYPE_CHECKING:
+    from longdoc.engine.cache_config import SegmentCacheConfig
+    from longdoc.memory.embedder import Embedder
     from longdoc.model.protocol import Model
+    from longdoc.model.spec import ModelSpec
     from longdoc.tasks.summarize import SummaryOptions
 
 app = typer.Typer(
@@ -94,9 +104,9 @@ def chunk(
     encoding: EncodingOpt = None,
 ) -> None:
     """Split a document into token-counted chunks with page and line spans."""
-    settings = load_settings().overridden(chunk_size=size, chunk_overlap=overlap)
-    size = settings.chunk_size or ChunkConfig.size
-    overlap = ChunkConfig.overlap if settings.chunk_overlap is None else settings.chunk_overlap
+    settings = load_settings().overridden("chunk", size=size, overlap=overlap).chunk
+    size = settings.size or ChunkConfig.size
+    overlap = ChunkConfig.overlap if settings.overlap is None else settings.overlap
     if overlap >= size:
         raise typer.BadParameter(f"must be smaller than --size ({size})", param_hint="--overlap")
     document = _load(file, encoding)
@@ -156,7 +166,7 @@ BaseUrlOpt = Annotated[
 ApiModelOpt = Annotated[Optional[str], typer.Option("--api-model", help="The model name the server serves (openai backend).")]
 ContextOpt = Annotated[
     Optional[int],
-    typer.Option("--context-window", min=256, help=f"Tokens the served model accepts (openai backend; default {RemoteConfig.context_window})."),
+    typer.Option("--context-window", min=256, help="Tokens the served model accepts (openai backend; default: what the server says, else 8192)."),
 ]
 ConcurrencyOpt = Annotated[
     Optional[int],
@@ -172,11 +182,66 @@ RetriesOpt = Annotated[
 ]
 
 
+@dataclass(frozen=True)
+class ModelFlags:
+    """The model and server options every model-backed command takes, as given on the command line."""
+
+    model: Optional[str] = None
+    fast: bool = False
+    device: Optional[str] = None
+    backend: Optional[str] = None
+    base_url: Optional[str] = None
+    api_model: Optional[str] = None
+    context_window: Optional[int] = None
+    concurrency: Optional[int] = None
+    timeout: Optional[float] = None
+    retries: Optional[int] = None
+
+    def settings(self) -> Settings:
+        """longdoc.toml's settings with these flags, where given, taking precedence."""
+        from longdoc.engine.presets import FAST_PRESET
+
+        if self.model is not None and self.fast:
+            raise typer.BadParameter("give either --model or --fast, not both", param_hint="--fast")
+        flags = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "fast"}
+        flags["model"] = self.model or (FAST_PRESET if self.fast else None)
+        return load_settings().overridden("model", **flags)
+
+
+# The command-line spelling of each ModelFlags field, with its help.
+_MODEL_OPTIONS: dict[str, Any] = {
+    "model": ModelOpt, "fast": FastOpt, "device": DeviceOpt, "backend": BackendOpt, "base_url": BaseUrlOpt,
+    "api_model": ApiModelOpt, "context_window": ContextOpt, "concurrency": ConcurrencyOpt, "timeout": TimeoutOpt,
+    "retries": RetriesOpt,
+}
+
+
+def model_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give `command` the model and server options, declared once here; it receives them as one
+    `flags: ModelFlags` argument. Typer reads the options from the wrapper's signature."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "flags"]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=getattr(ModelFlags, name))
+        for name, annotation in _MODEL_OPTIONS.items()
+    ]
+
+    @functools.wraps(command)
+    def with_flags(**given: Any) -> None:
+        command(flags=ModelFlags(**{name: given.pop(name) for name in _MODEL_OPTIONS}), **given)
+
+    del with_flags.__wrapped__  # Typer must see the signature below, not the command's own
+    with_flags.__signature__ = inspect.Signature([*own, *added])  # type: ignore[attr-defined]
+    with_flags.__annotations__ = {p.name: p.annotation for p in [*own, *added]}
+    return with_flags
+
+
 _SUMMARY_SUFFIX = {"text": ".summary.txt", "markdown": ".summary.md", "json": ".summary.json"}
 
 
 @app.command()
+@model_options
 def summarize(
+    flags: ModelFlags,
     files: Annotated[
         Optional[list[str]],
         typer.Argument(
@@ -197,16 +262,6 @@ def summarize(
         Optional[int],
         typer.Option("--chunk-tokens", min=64, help="Chunk size in tokens for choosing and tracking key facts (default 400)."),
     ] = None,
-    model_spec: ModelOpt = None,
-    fast: FastOpt = False,
-    device: DeviceOpt = None,
-    backend: BackendOpt = None,
-    base_url: BaseUrlOpt = None,
-    api_model: ApiModelOpt = None,
-    context_window: ContextOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    timeout: TimeoutOpt = None,
-    retries: RetriesOpt = None,
     encoding: EncodingOpt = None,
 ) -> None:
     """Summarize documents of any length (hierarchical map-reduce), one or many at a time."""
@@ -219,13 +274,10 @@ def summarize(
         raise typer.BadParameter("several files need --out-dir, where each summary is written", param_hint="--out-dir")
     if out_dir is not None and any(source in (None, "-") for source in sources):
         raise typer.BadParameter("stdin cannot be summarized into --out-dir; give file names", param_hint="FILES")
-    settings = _settings(
-        model_spec, fast, device, backend, base_url, api_model, context_window, concurrency, timeout, retries,
-        summarize_chunk_tokens=chunk_tokens,
-    )
+    settings = flags.settings().overridden("summarize", chunk_tokens=chunk_tokens)
     options = SummaryOptions(
         words=length, style=style, language=lang,  # type: ignore[arg-type]
-        chunk_tokens=settings.summarize_chunk_tokens or SummaryOptions.chunk_tokens,
+        chunk_tokens=settings.summarize.chunk_tokens or SummaryOptions.chunk_tokens,
     )
     if out_dir is None:
         _summarize_one(sources[0], settings, options, fmt, encoding)
@@ -238,24 +290,17 @@ def _summarize_one(file: str | None, settings: Settings, options: SummaryOptions
 
     document = _load(file, encoding)
     model = _model(settings)
-    options = _map_batches(options, model)
     with progress(f"summarizing {document.source}", total=None) as bar:
-
-        def on_progress(phase: str, done: int, total: int) -> None:
-            bar.update(bar.task_ids[0], description=f"summarizing {document.source}: {phase}", completed=done, total=total)
-
-        result = summarize_document(document, model, _results(), options, on_progress)
+        result = summarize_document(document, model, _results(), options, reporter(bar, f"summarizing {document.source}"))
     render.summary(document, result, fmt)
 
 
 def _summarize_many(sources: list[str], out_dir: Path, settings: Settings, options: SummaryOptions, fmt: str, encoding: str | None) -> None:
     """Batch mode: every input to a file of its own in `out_dir`; a failed input is reported and skipped."""
     from longdoc.batch import run_batch
-    from longdoc.model.spec import concurrency
     from longdoc.tasks.summarize import summarize as summarize_document
 
     model = _model(settings)  # once, for every file
-    options = _map_batches(options, model)
     results = _results()
 
     def job(source: str) -> str:
@@ -266,7 +311,7 @@ def _summarize_many(sources: list[str], out_dir: Path, settings: Settings, optio
 
     failed = written = 0
     with progress(f"summarizing {len(sources)} files", total=len(sources)) as bar:
-        batch = run_batch(sources, job, out_dir, _SUMMARY_SUFFIX[fmt], parallel=concurrency(model), fatal=(ServerUnavailable,))
+        batch = run_batch(sources, job, out_dir, _SUMMARY_SUFFIX[fmt], parallel=model.concurrency, fatal=(ServerUnavailable,))
         try:
             for outcome in batch:
                 advance(bar)
@@ -288,30 +333,12 @@ def _report_skipped(source: str, error: LongdocError) -> None:
     stderr.print(f"longdoc: error: {message} (skipped)", markup=False, style="red")
 
 
-def _map_batches(options: SummaryOptions, model: Model) -> SummaryOptions:
-    """Summary options for `model`: a server gets each map and reduce batch as concurrent requests,
-    one wave of its concurrency, so each finished wave is saved before the next is sent."""
-    from dataclasses import replace
-
-    from longdoc.model.spec import concurrency, is_remote
-
-    return replace(options, batch_size=concurrency(model)) if is_remote(model) else options
-
-
 @app.command()
+@model_options
 def ask(
+    flags: ModelFlags,
     file: Annotated[str, typer.Argument(help="The document; '-' reads stdin.", show_default=False)],
     question: Annotated[str, typer.Argument(help="Your question.", show_default=False)],
-    model_spec: ModelOpt = None,
-    fast: FastOpt = False,
-    device: DeviceOpt = None,
-    backend: BackendOpt = None,
-    base_url: BaseUrlOpt = None,
-    api_model: ApiModelOpt = None,
-    context_window: ContextOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    timeout: TimeoutOpt = None,
-    retries: RetriesOpt = None,
     embedder_path: EmbedderOpt = None,
     as_json: JsonOpt = False,
     encoding: EncodingOpt = None,
@@ -325,34 +352,33 @@ def ask(
     ] = "retrieve",
 ) -> None:
     """Answer a question about a document, citing the pages the answer comes from."""
+    from longdoc.engine.cache_config import answering_config, reading_config
     from longdoc.tasks.ask import ask as answer_question
     from longdoc.tasks.ask import ask_by_reading
 
     _choice(mode, ("retrieve", "read"), "--mode")
     if not question.strip():
         raise typer.BadParameter("the question is empty", param_hint="QUESTION")
-    settings = _settings(model_spec, fast, device, backend, base_url, api_model, context_window, concurrency, timeout, retries)
-    if mode == "read" and settings.backend == "openai":
+    settings = flags.settings()
+    if mode == "read" and settings.model.backend == "openai":
         raise typer.BadParameter("read mode needs the local engine's block memory; use --backend local", param_hint="--mode")
     document = _load(file, encoding)
     if mode == "read":
-        from longdoc.engine.cache_config import reading_config
-
         model = _model(settings, cache=reading_config())
-        with progress("reading the whole document", total=None):
-            result = ask_by_reading(document, question.strip(), model, _results())
+        with progress("reading the whole document", total=None) as bar:
+            result = ask_by_reading(document, question.strip(), model, _results(), on_progress=reporter(bar, "asking"))
     else:
-        from longdoc.engine.cache_config import answering_config
-
         memory, _ = _open_memory(document, _embedder(embedder_path, document), rebuild=False)
         model = _model(settings, cache=answering_config())
-        with progress("answering", total=None):
-            result = answer_question(document, memory, question.strip(), model, _results())
+        with progress("answering", total=None) as bar:
+            result = answer_question(document, memory, question.strip(), model, _results(), on_progress=reporter(bar, "asking"))
     render.answer(document, result, as_json)
 
 
 @app.command()
+@model_options
 def translate(
+    flags: ModelFlags,
     file: FileArg = None,
     src: Annotated[str, typer.Option("--src", help="Source language: zh, en, another name, or auto (detect zh/en).")] = "auto",
     tgt: Annotated[Optional[str], typer.Option("--tgt", help="Target language (default: en from Chinese, zh from English).")] = None,
@@ -362,32 +388,18 @@ def translate(
     piece_tokens: Annotated[
         Optional[int], typer.Option("--piece-tokens", min=16, help="Source tokens per translation request (default 350).")
     ] = None,
-    model_spec: ModelOpt = None,
-    fast: FastOpt = False,
-    device: DeviceOpt = None,
-    backend: BackendOpt = None,
-    base_url: BaseUrlOpt = None,
-    api_model: ApiModelOpt = None,
-    context_window: ContextOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    timeout: TimeoutOpt = None,
-    retries: RetriesOpt = None,
     encoding: EncodingOpt = None,
 ) -> None:
     """Translate a document paragraph by paragraph, keeping its layout and terminology; streams to stdout."""
-    from longdoc.model.spec import concurrency as concurrency_of
     from longdoc.tasks.translate import TranslateOptions, load_glossary_csv, split_paragraphs, translate as translate_document
 
-    settings = _settings(
-        model_spec, fast, device, backend, base_url, api_model, context_window, concurrency, timeout, retries,
-        translate_piece_tokens=piece_tokens,
-    )
+    settings = flags.settings().overridden("translate", piece_tokens=piece_tokens)
     pinned = load_glossary_csv(read_document(glossary).text) if glossary else {}
     document = _load(file, encoding)
     model = _model(settings)
     options = TranslateOptions(
-        source=src, target=tgt, glossary=pinned, parallel=concurrency_of(model),
-        piece_tokens=settings.translate_piece_tokens or TranslateOptions.piece_tokens,
+        source=src, target=tgt, glossary=pinned,
+        piece_tokens=settings.translate.piece_tokens or TranslateOptions.piece_tokens,
     )
     total = len(split_paragraphs(document.text))
     with progress(f"translating {document.source}", total=total) as bar:
@@ -403,53 +415,31 @@ def _choice(value: str, allowed: tuple[str, ...], name: str) -> None:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}", param_hint=name)
 
 
-def _settings(
-    model_spec: str | None,
-    fast: bool,
-    device: str | None,
-    backend: str | None,
-    base_url: str | None,
-    api_model: str | None,
-    context_window: int | None,
-    concurrency: int | None,
-    timeout: float | None,
-    retries: int | None,
-    **task_flags: object,
-) -> Settings:
-    """longdoc.toml's settings with the flags given on the command line taking precedence."""
-    from longdoc.engine.presets import FAST_PRESET
-
-    if model_spec is not None and fast:
-        raise typer.BadParameter("give either --model or --fast, not both", param_hint="--fast")
-    settings = load_settings().overridden(
-        model=model_spec or (FAST_PRESET if fast else None), device=device, backend=backend, base_url=base_url,
-        api_model=api_model, context_window=context_window, concurrency=concurrency, timeout=timeout, retries=retries,
-        **task_flags,
-    )
-    chosen = settings.backend or "local"
-    if chosen not in BACKENDS:
-        raise typer.BadParameter(f"{chosen!r} is not one of {', '.join(BACKENDS)}", param_hint="--backend")
-    if chosen == "openai":
-        if model_spec is not None or fast:
-            raise typer.BadParameter("--model and --fast pick a local model; name the served one with --api-model", param_hint="--model")
-        for value, flag in ((settings.base_url, "--base-url"), (settings.api_model, "--api-model")):
-            if not value:
-                raise typer.BadParameter(f"the openai backend needs {flag} (or {flag[2:].replace('-', '_')} in longdoc.toml)", param_hint=flag)
-        if not settings.base_url.startswith(("http://", "https://")):  # type: ignore[union-attr]
-            raise typer.BadParameter(f"{settings.base_url!r} is not an http:// or https:// URL", param_hint="--base-url")
-    return settings
+# Makes the model a command runs on, from the checked spec and the engine memory sizes it wants.
+ModelOpener = Callable[["ModelSpec", "SegmentCacheConfig | None"], "Model"]
+# What `run(..., open_model=, embedder=)` hands every command instead of loading its own.
+_given: dict[str, Any] = {}
 
 
-def _model(settings: Settings, cache=None):  # type: ignore[no-untyped-def]
+def _model(settings: Settings, cache: SegmentCacheConfig | None = None) -> Model:
     """The language model the settings name: a server (openai backend) or a local model, loaded
-    with a progress bar; `cache` (a SegmentCacheConfig) overrides the local engine's memory sizes."""
-    from longdoc.model.spec import open_model
-    from longdoc.engine.presets import DEFAULT_PRESET
+    with a progress bar; `cache` overrides the local engine's memory sizes."""
+    from longdoc.model.spec import LocalSpec, model_spec, open_model
 
-    if settings.backend == "openai":
-        return open_model(settings, _home())
-    with progress(f"loading {settings.model or DEFAULT_PRESET}", total=None):
-        return open_model(settings, _home(), cache=cache)
+    try:
+        spec = model_spec(settings.model)
+    except ModelChoiceError as wrong:
+        raise typer.BadParameter(str(wrong), param_hint=wrong.option) from None
+    if "open_model" in _given:
+        return _given["open_model"](spec, cache)  # type: ignore[no-any-return]
+    if not isinstance(spec, LocalSpec):
+        served = open_model(spec, _home())
+        if spec.context_window is None:  # not configured: say what the server told us, and where
+            window, source = served.served_window, served.context_source  # type: ignore[attr-defined]
+            info(f"context window of {spec.model}: {window} tokens, from {source}")
+        return served
+    with progress(f"loading {spec.model}", total=None) as bar:
+        return open_model(spec, _home(), cache=cache, on_progress=reporter(bar, f"loading {spec.model}"))
 
 
 def _results():  # type: ignore[no-untyped-def]
@@ -475,10 +465,12 @@ def _home() -> Path:
 _EMBEDDERS: dict[tuple[str | None, bool], object] = {}
 
 
-def _embedder(spec: str | None, document: Document):  # type: ignore[no-untyped-def]
+def _embedder(spec: str | None, document: Document) -> Embedder:
     """The embedder for this document, opened once per kind: `index` of many files reuses it."""
     from longdoc.memory.choice import open_embedder, reads_as_english
 
+    if "embedder" in _given:
+        return _given["embedder"]  # type: ignore[no-any-return]
     english = spec in (None, "", "auto") and reads_as_english(document.text)
     key = (spec, english)
     if key not in _EMBEDDERS:
@@ -505,13 +497,21 @@ def _open_memory(document: Document, embedder, rebuild: bool):  # type: ignore[n
         return open_memory(document, embedder, home=home, rebuild=rebuild, on_progress=on_progress)
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Run the command line and return its exit code; every error becomes one line on stderr."""
+def run(argv: list[str] | None = None, *, open_model: ModelOpener | None = None, embedder: Embedder | None = None) -> int:
+    """Run the command line and return its exit code; every error becomes one line on stderr.
+
+    `open_model(spec, cache)`, when given, makes the model each command asks for in place of
+    loading the one the flags name (after they are checked), and `embedder` serves in place of the
+    default ones: how tests, and programs that hold a model already, drive the CLI."""
+    global _debug
+    _debug = os.environ.get("LONGDOC_DEBUG", "") not in ("", "0")  # --debug sets it again for this run
+    _given.clear()
+    _given.update({name: value for name, value in (("open_model", open_model), ("embedder", embedder)) if value is not None})
     try:
         # Invoke the command ourselves rather than through Typer's main(), which would turn Ctrl-C
         # and a closed pipe into exit codes before we could report them our way.
         command = typer.main.get_command(app)
-        with command.make_context("longdoc", list(sys.argv[1:] if argv is None else argv)) as context:
+        with _warnings_shown(), command.make_context("longdoc", list(sys.argv[1:] if argv is None else argv)) as context:
             command.invoke(context)
         return 0
     except (KeyboardInterrupt, typer.Abort):
@@ -540,6 +540,25 @@ def run(argv: list[str] | None = None) -> int:
             style="red",
         )
         return 1
+    finally:
+        _given.clear()
+
+
+@contextlib.contextmanager
+def _warnings_shown() -> Iterator[None]:
+    """longdoc's own warnings as one line each on stderr; other libraries' (transformers, torch,
+    pypdf) only with --debug, where they help find a fault and otherwise only alarm."""
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, *_: object) -> None:
+        if issubclass(category, LongdocWarning):
+            warn(str(message))
+        elif _debug:
+            stderr.print(f"debug: {category.__name__}: {message} ({filename}:{lineno})", markup=False, style="dim")
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # transformers logs notices rather than warning them
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # `show` decides: --debug is known only once the command runs
+        warnings.showwarning = show
+        yield
 
 
 def main() -> None:

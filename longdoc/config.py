@@ -33,46 +33,72 @@ WEIGHTS = ("auto", "float", "int8")  # see engine/decode_weights.py
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Model and task settings; None means "not set" (the built-in default applies)."""
+class ModelSettings:
+    """Which model runs the tasks and how to reach it; None means "not set" (the default applies).
 
-    source: Path | None = None  # the file these came from, if any
-    backend: str | None = None
+    `longdoc.model.spec.model_spec` turns these into the typed spec a model is opened from."""
+
+    backend: str | None = None  # local or openai
     model: str | None = None  # local backend: preset, Hugging Face directory or .gguf
     device: str | None = None
     weights: str | None = None  # "auto" (low-bit decoding weights on the CPU), "float", or "int8" (fp32 CPUs: int8 activations too)
     base_url: str | None = None  # openai backend
     api_model: str | None = None
-    context_window: int | None = None
+    context_window: int | None = None  # None: the server's own, where it says
     concurrency: int | None = None
     timeout: float | None = None
     retries: int | None = None
-    summarize_chunk_tokens: int | None = None
-    translate_piece_tokens: int | None = None
-    chunk_size: int | None = None
-    chunk_overlap: int | None = None
-
-    def overridden(self, **flags: object) -> Settings:
-        """These settings with every flag that was given (not None) taking precedence."""
-        return dataclasses.replace(self, **{name: value for name, value in flags.items() if value is not None})
 
 
-# TOML key -> (Settings field, type, smallest allowed value or the allowed choices).
-_SCHEMA: dict[str, tuple[str, type, object]] = {
-    "backend": ("backend", str, BACKENDS),
-    "model": ("model", str, None),
-    "device": ("device", str, None),
-    "weights": ("weights", str, WEIGHTS),
-    "base_url": ("base_url", str, None),
-    "api_model": ("api_model", str, None),
-    "context_window": ("context_window", int, 256),
-    "concurrency": ("concurrency", int, 1),
-    "timeout": ("timeout", float, 0.001),
-    "retries": ("retries", int, 0),
-    "summarize.chunk_tokens": ("summarize_chunk_tokens", int, 64),
-    "translate.piece_tokens": ("translate_piece_tokens", int, 16),
-    "chunk.size": ("chunk_size", int, 8),
-    "chunk.overlap": ("chunk_overlap", int, 0),
+@dataclass(frozen=True)
+class SummarizeSettings:
+    chunk_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class TranslateSettings:
+    piece_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    size: int | None = None
+    overlap: int | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything longdoc.toml may set, by section; flags override it section by section."""
+
+    source: Path | None = None  # the file these came from, if any
+    model: ModelSettings = ModelSettings()
+    summarize: SummarizeSettings = SummarizeSettings()
+    translate: TranslateSettings = TranslateSettings()
+    chunk: ChunkSettings = ChunkSettings()
+
+    def overridden(self, section: str, **flags: object) -> Settings:
+        """These settings with every flag of `section` that was given (not None) taking precedence."""
+        given = {name: value for name, value in flags.items() if value is not None}
+        return dataclasses.replace(self, **{section: dataclasses.replace(getattr(self, section), **given)})
+
+
+# TOML key -> (section, field, type, smallest allowed value or the allowed choices). Top-level keys
+# are the model's; a [section] holds the settings of one command.
+_SCHEMA: dict[str, tuple[str, str, type, object]] = {
+    "backend": ("model", "backend", str, BACKENDS),
+    "model": ("model", "model", str, None),
+    "device": ("model", "device", str, None),
+    "weights": ("model", "weights", str, WEIGHTS),
+    "base_url": ("model", "base_url", str, None),
+    "api_model": ("model", "api_model", str, None),
+    "context_window": ("model", "context_window", int, 256),
+    "concurrency": ("model", "concurrency", int, 1),
+    "timeout": ("model", "timeout", float, 0.001),
+    "retries": ("model", "retries", int, 0),
+    "summarize.chunk_tokens": ("summarize", "chunk_tokens", int, 64),
+    "translate.piece_tokens": ("translate", "piece_tokens", int, 16),
+    "chunk.size": ("chunk", "size", int, 8),
+    "chunk.overlap": ("chunk", "overlap", int, 0),
 }
 _KINDS = {int: "an integer", float: "a number", str: "a string"}
 
@@ -112,15 +138,15 @@ def parse_settings(text: str, source: Path) -> Settings:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source}: not valid TOML: {error}") from error
-    values: dict[str, object] = {}
+    settings = Settings(source=source)
     for key, value in _flatten(table):
         if key.rsplit(".", 1)[-1] in ("api_key", "key", "token"):
             raise ConfigError(f"{source}: {key}: API keys are not read from files; set LONGDOC_API_KEY instead")
         if key not in _SCHEMA:
             raise ConfigError(f"{source}: unknown setting {key!r} (known: {', '.join(_SCHEMA)})")
-        name, kind, limit = _SCHEMA[key]
-        values[name] = _checked(source, key, value, kind, limit)
-    return Settings(source=source, **values)  # type: ignore[arg-type]
+        section, name, kind, limit = _SCHEMA[key]
+        settings = settings.overridden(section, **{name: _checked(source, key, value, kind, limit)})
+    return settings
 
 
 def _flatten(table: dict[str, object], prefix: str = "") -> list[tuple[str, object]]:

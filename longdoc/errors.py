@@ -16,6 +16,7 @@ LongdocError                    1  anything else the library reports
 │       ├── ServerUnavailable  13  the model server was unreachable or busy, or timed out, on every attempt
 │       └── PromptTooLong      17  the server rejects a prompt as longer than its context, even after re-planning
 ├── ConfigError                14  longdoc.toml is malformed or names an unknown setting
+├── ModelChoiceError            2  the flags and settings name no usable model (a usage error)
 ├── SomeInputsFailed           15  a batch finished, but some of its inputs failed (each was reported)
 └── OutputUnwritable           16  an output file or directory cannot be written
 
@@ -105,6 +106,16 @@ class ConfigError(LongdocError):
     """The configuration file cannot be read, is not valid TOML, or holds an unknown or mistyped setting."""
 
     exit_code = 14
+
+
+class ModelChoiceError(LongdocError):
+    """The backend, server URL or model named cannot be used together; `option` names the flag to fix."""
+
+    exit_code = 2  # a usage error, as Typer's own
+
+    def __init__(self, message: str, option: str) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 class SomeInputsFailed(LongdocError):

@@ -38,6 +38,9 @@ class FakeModel:
     def __init__(self, context_window: int = 400, reply=None, fail_after: int | None = None) -> None:  # type: ignore[no-untyped-def]
         self.name = "fake-model"
         self.context_window = context_window
+        self.concurrency = 1
+        self.loads = 0  # times the CLI asked for a model (see `open`)
+        self.caches: list[object] = []  # the engine memory sizes each of those asked for
         self.reply = reply or _echo_reply
         self.fail_after = fail_after
         self.calls: list[list[str]] = []  # prompts of each generate() call
@@ -59,7 +62,15 @@ class FakeModel:
             tokens = list(_TOKEN.finditer(reply))
             cut = tokens[options.max_new_tokens - 1].end() if len(tokens) > options.max_new_tokens else len(reply)
             replies.append(reply[:cut])
+            if options.on_token is not None:  # as the engine reports them, for progress bars
+                options.on_token(min(len(tokens), options.max_new_tokens))
         return replies
+
+    def open(self, spec, cache=None):  # type: ignore[no-untyped-def]
+        """A `cli.run(..., open_model=)` that hands out this model and counts the loads."""
+        self.loads += 1
+        self.caches.append(cache)
+        return self
 
     @property
     def prompts(self) -> list[str]:

@@ -44,10 +44,9 @@ class FakeEmbedder:
 
 
 @pytest.fixture
-def embedder(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
-    fake = FakeEmbedder()
-    monkeypatch.setattr(cli, "_embedder", lambda path, document: fake)
-    return fake
+def embedder() -> FakeEmbedder:
+    """An embedder to hand the CLI: `cli.run(..., embedder=embedder)`."""
+    return FakeEmbedder()
 
 
 def _stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
@@ -164,20 +163,18 @@ def test_empty_query_and_question_are_usage_errors(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def model(monkeypatch: pytest.MonkeyPatch, fake_model):  # type: ignore[no-untyped-def]
-    """A fake language model behind every model-backed command."""
-    fake = fake_model(context_window=1000)
-    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: fake)
-    return fake
+def model(fake_model):  # type: ignore[no-untyped-def]
+    """A fake language model to hand every model-backed command: `cli.run(..., open_model=model.open)`."""
+    return fake_model(context_window=1000)
 
 
 def test_summarize_prints_the_summary_and_json_gives_the_tree(tmp_path: Path, model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "ledger.txt"
     path.write_text(LEDGER)
-    assert cli.run(["summarize", str(path), "--length", "40"]) == 0
+    assert cli.run(["summarize", str(path), "--length", "40"], open_model=model.open) == 0
     out = capsys.readouterr().out
     assert out.startswith("Summary:") and out.count("\n") == 1
-    assert cli.run(["summarize", str(path), "--length", "40", "--format", "json"]) == 0
+    assert cli.run(["summarize", str(path), "--length", "40", "--format", "json"], open_model=model.open) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["summary"] == out.strip()
     assert payload["steps"]["generated"] == 0  # the second run found every step finished
@@ -195,7 +192,7 @@ def test_summarize_prints_the_summary_and_json_gives_the_tree(tmp_path: Path, mo
 
 def test_summarize_reads_stdin_and_writes_markdown(monkeypatch: pytest.MonkeyPatch, model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     _stdin(monkeypatch, LEDGER.encode())
-    assert cli.run(["summarize", "-", "--format", "markdown"]) == 0
+    assert cli.run(["summarize", "-", "--format", "markdown"], open_model=model.open) == 0
     out = capsys.readouterr().out
     assert out.startswith("# Summary of <stdin>") and "## Parts" in out
 
@@ -204,7 +201,7 @@ def test_summarize_reads_stdin_and_writes_markdown(monkeypatch: pytest.MonkeyPat
 def test_summarize_rejects_bad_options(tmp_path: Path, option: list[str], model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "doc.txt"
     path.write_text(LEDGER)
-    assert cli.run(["summarize", str(path), *option]) == 2
+    assert cli.run(["summarize", str(path), *option], open_model=model.open) == 2
     assert model.calls == []
 
 
@@ -212,13 +209,11 @@ def test_ctrl_c_during_summarize_keeps_finished_steps(tmp_path: Path, monkeypatc
     path = tmp_path / "ledger.txt"
     path.write_text(LEDGER)
     interrupted = fake_model(context_window=1000, fail_after=1)
-    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: interrupted)
     long_run = ["--length", "1000", "--chunk-tokens", "64"]  # 11 paragraphs and an opening: two batches of 8
-    assert cli.run(["summarize", str(path), *long_run]) == 130
+    assert cli.run(["summarize", str(path), *long_run], open_model=interrupted.open) == 130
     assert "interrupted" in capsys.readouterr().err
     resumed = fake_model(context_window=1000)
-    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: resumed)
-    assert cli.run(["summarize", str(path), *long_run, "--format", "json"]) == 0
+    assert cli.run(["summarize", str(path), *long_run, "--format", "json"], open_model=resumed.open) == 0
     assert json.loads(capsys.readouterr().out)["steps"]["cached"] == len(interrupted.prompts) > 0
 
 
@@ -234,12 +229,11 @@ def test_ask_answers_with_sources_and_pages(reply: str, heading: str, tmp_path: 
     path = tmp_path / "ledger.txt"
     path.write_text(LEDGER)
     fake = fake_model(context_window=800, reply=lambda prompt: reply)
-    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: fake)
-    assert cli.run(["ask", str(path), "Where does the brass key to the lamp room hang?"]) == 0
+    assert cli.run(["ask", str(path), "Where does the brass key to the lamp room hang?"], open_model=fake.open, embedder=embedder) == 0
     answer, sources = capsys.readouterr().out.split(f"\n\n{heading}\n")
     assert answer == reply
     assert sources.startswith(f"[1] {path} line") and "brass key" in sources
-    assert cli.run(["ask", str(path), "Where does the brass key hang?", "--json"]) == 0
+    assert cli.run(["ask", str(path), "Where does the brass key hang?", "--json"], open_model=fake.open, embedder=embedder) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["supported"] and payload["citations"] == [1]
     assert payload["citations_matched"] == ("[1]" not in reply)
@@ -250,16 +244,15 @@ def test_ask_says_when_the_document_has_no_answer(tmp_path: Path, embedder: Fake
     path = tmp_path / "ledger.txt"
     path.write_text(LEDGER)
     fake = fake_model(context_window=1500, reply=lambda prompt: "NOT IN DOCUMENT")
-    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: fake)
-    assert cli.run(["ask", str(path), "What colour is the keeper's lamp?"]) == 0
+    assert cli.run(["ask", str(path), "What colour is the keeper's lamp?"], open_model=fake.open, embedder=embedder) == 0
     out = capsys.readouterr().out
     assert out.startswith("The document does not seem to answer this question.")
     assert "Closest passages (not cited):" in out
     assert fake.prompts and "never mentions" not in out  # the ledger speaks of the keeper: the model said no
-    assert cli.run(["ask", str(path), "Which football team won the cup final?", "--json"]) == 0
+    assert cli.run(["ask", str(path), "Which football team won the cup final?", "--json"], open_model=fake.open, embedder=embedder) == 0
     payload = json.loads(capsys.readouterr().out)
     assert not payload["supported"] and payload["unmentioned"] == ["football", "team", "won", "cup", "final"]
-    assert cli.run(["ask", str(path), "Which football team won the cup final?"]) == 0
+    assert cli.run(["ask", str(path), "Which football team won the cup final?"], open_model=fake.open, embedder=embedder) == 0
     assert "It never mentions: football, team, won, cup, final." in capsys.readouterr().out
 
 
@@ -267,40 +260,36 @@ def test_ask_read_mode_reads_with_block_memory_and_needs_no_index(tmp_path: Path
     path = tmp_path / "ledger.txt"
     path.write_text(LEDGER)
     fake = fake_model(context_window=800, reply=lambda prompt: "Behind the chart cabinet [1].")
-    configs = []
-    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: configs.append(cache) or fake)
-    monkeypatch.setattr(cli, "_embedder", lambda path, document: pytest.fail("read mode must not build an index"))
-    assert cli.run(["ask", str(path), "Where does the brass key hang?", "--mode", "read", "--json"]) == 0
+    monkeypatch.setattr("longdoc.memory.choice.open_embedder", lambda *args, **kwargs: pytest.fail("read mode must not build an index"))
+    assert cli.run(["ask", str(path), "Where does the brass key hang?", "--mode", "read", "--json"], open_model=fake.open) == 0
     payload = json.loads(capsys.readouterr().out)
     # The reply cites [1], but the chart cabinet is in another passage: the support check cites that one.
     (cited,) = payload["citations"]
     assert [s["number"] for s in payload["sources"]] == [cited] and "chart cabinet" in payload["sources"][0]["text"]
     assert "read" in payload["timings"]
-    (config,) = configs
+    (config,) = fake.caches
     assert config.blocks > 0  # the engine keeps what leaves its window, so the whole document counts
 
 
 def test_ask_rejects_an_unknown_mode(tmp_path: Path, model) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "ledger.txt"
     path.write_text(LEDGER)
-    assert cli.run(["ask", str(path), "Where?", "--mode", "guess"]) == 2
+    assert cli.run(["ask", str(path), "Where?", "--mode", "guess"], open_model=model.open) == 2
     assert model.calls == []
 
 
 def test_translate_streams_paragraphs_from_stdin(monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     fake = fake_model(context_window=800, reply=lambda prompt: "EN: " + last_turn(prompt))
-    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: fake)
     _stdin(monkeypatch, "第一段，1898年。\n\n第二段。\n".encode("gb18030"))
-    assert cli.run(["translate", "--src", "zh"]) == 0
+    assert cli.run(["translate", "--src", "zh"], open_model=fake.open) == 0
     assert capsys.readouterr().out == "EN: 第一段，1898年。\n\nEN: 第二段。\n"
 
 
 def test_translate_warns_when_numbers_go_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     fake = fake_model(context_window=800, reply=lambda prompt: "The inn opened.")
-    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: fake)
     path = tmp_path / "zh.txt"
     path.write_text("1898年，歇马店开张。", encoding="utf-8")
-    assert cli.run(["translate", str(path)]) == 0
+    assert cli.run(["translate", str(path)], open_model=fake.open) == 0
     assert "lacks 1898" in capsys.readouterr().err
 
 
@@ -333,7 +322,7 @@ def test_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
 def test_search_finds_the_passage_and_cites_where_it_is(tmp_path: Path, embedder: FakeEmbedder, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "ledger.txt"
     path.write_text(LEDGER)
-    assert cli.run(["search", str(path), "where is the brass key of the lamp room", "-k", "3"]) == 0
+    assert cli.run(["search", str(path), "where is the brass key of the lamp room", "-k", "3"], embedder=embedder) == 0
     out = capsys.readouterr().out
     first = out.split("\n\n")[0]
     assert first.startswith(f"[1] {path} line")
@@ -343,9 +332,9 @@ def test_search_finds_the_passage_and_cites_where_it_is(tmp_path: Path, embedder
 def test_search_json_and_the_second_run_reuses_the_index(tmp_path: Path, embedder: FakeEmbedder, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "ledger.txt"
     path.write_text(LEDGER)
-    assert cli.run(["search", str(path), "brass key", "--json"]) == 0
+    assert cli.run(["search", str(path), "brass key", "--json"], embedder=embedder) == 0
     first = json.loads(capsys.readouterr().out)
-    assert cli.run(["search", str(path), "brass key", "--json"]) == 0
+    assert cli.run(["search", str(path), "brass key", "--json"], embedder=embedder) == 0
     second = json.loads(capsys.readouterr().out)
     assert (first["cached_index"], second["cached_index"]) == (False, True)
     assert embedder.calls == 3  # chunks once, then one query embedding per search
@@ -358,11 +347,11 @@ def test_index_reports_each_file(tmp_path: Path, embedder: FakeEmbedder, capsys:
     paths = [tmp_path / "a.txt", tmp_path / "b.txt"]
     for path in paths:
         path.write_text(LEDGER + path.name)
-    assert cli.run(["index", *map(str, paths)]) == 0
+    assert cli.run(["index", *map(str, paths)], embedder=embedder) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines] == list(map(str, paths))
     assert all("built index" in line for line in lines)
-    assert cli.run(["index", str(paths[0])]) == 0
+    assert cli.run(["index", str(paths[0])], embedder=embedder) == 0
     assert "reused cached index" in capsys.readouterr().out
 
 
@@ -372,3 +361,24 @@ def test_readme_commands_are_what_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert len(commands) == 2
     assert all(command.strip() in ci for command in commands)
+
+
+def test_library_warnings_reach_stderr_and_other_libraries_only_with_debug(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    import warnings
+
+    home = tmp_path / "home-is-a-file"
+    home.write_text("not a directory")
+    monkeypatch.setenv("LONGDOC_HOME", str(home))  # results cannot be saved: longdoc warns and goes on
+
+    def noisy(prompt: str) -> str:
+        warnings.warn("`past_key_values` is deprecated", FutureWarning)
+        return "Summary: the keeper keeps the lamp."
+
+    fake = fake_model(context_window=1000, reply=noisy)
+    path = tmp_path / "ledger.txt"
+    path.write_text(LEDGER)
+    assert cli.run(["summarize", str(path), "--length", "40"], open_model=fake.open) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning: cannot save results") == 1 and "past_key_values" not in err
+    assert cli.run(["--debug", "summarize", str(path), "--length", "40"], open_model=fake.open) == 0
+    assert "FutureWarning: `past_key_values` is deprecated" in capsys.readouterr().err

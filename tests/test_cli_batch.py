@@ -28,41 +28,33 @@ def _documents(folder: Path, count: int) -> list[str]:
 
 
 @pytest.fixture
-def model(monkeypatch: pytest.MonkeyPatch, fake_model):  # type: ignore[no-untyped-def]
-    """A fake local model; `loads` counts how often the command asked for one."""
-    fake = fake_model(context_window=1000)
-    fake.loads = 0
-
-    def load(settings, cache=None):  # type: ignore[no-untyped-def]
-        fake.loads += 1
-        return fake
-
-    monkeypatch.setattr(cli, "_model", load)
-    return fake
+def model(fake_model):  # type: ignore[no-untyped-def]
+    """A fake local model to hand the CLI (`open_model=model.open`); `loads` counts how often a command asked for one."""
+    return fake_model(context_window=1000)
 
 
 def test_each_input_gets_its_own_summary_file_equal_to_what_stdout_shows(tmp_path: Path, model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     files = _documents(tmp_path / "docs", 3)
     out = tmp_path / "summaries"
-    assert cli.run(["summarize", *files, "--out-dir", str(out)]) == 0
+    assert cli.run(["summarize", *files, "--out-dir", str(out)], open_model=model.open) == 0
     captured = capsys.readouterr()
     assert captured.out == ""  # results went to the files
     assert sorted(p.name for p in out.iterdir()) == [f"minutes{n}.summary.txt" for n in range(3)]
     assert model.loads == 1
-    assert cli.run(["summarize", files[1]]) == 0
+    assert cli.run(["summarize", files[1]], open_model=model.open) == 0
     assert (out / "minutes1.summary.txt").read_text() == capsys.readouterr().out
 
 
 def test_json_format_writes_json_files(tmp_path: Path, model) -> None:  # type: ignore[no-untyped-def]
     files = _documents(tmp_path / "docs", 2)
-    assert cli.run(["summarize", *files, "-o", str(tmp_path / "out"), "--format", "json"]) == 0
+    assert cli.run(["summarize", *files, "-o", str(tmp_path / "out"), "--format", "json"], open_model=model.open) == 0
     payload = json.loads((tmp_path / "out" / "minutes0.summary.json").read_text())
     assert payload["source"] == files[0] and payload["summary"].startswith("Summary:")
 
 
 def test_one_file_with_out_dir_is_written_to_a_file(tmp_path: Path, model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     (file,) = _documents(tmp_path / "docs", 1)
-    assert cli.run(["summarize", file, "-o", str(tmp_path / "out"), "--format", "markdown"]) == 0
+    assert cli.run(["summarize", file, "-o", str(tmp_path / "out"), "--format", "markdown"], open_model=model.open) == 0
     assert capsys.readouterr().out == ""
     assert (tmp_path / "out" / "minutes0.summary.md").read_text().startswith(f"# Summary of {file}")
 
@@ -73,7 +65,7 @@ def test_failed_inputs_are_reported_and_skipped_and_the_exit_code_says_so(tmp_pa
     binary.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
     missing = str(tmp_path / "docs" / "gone.txt")
     out = tmp_path / "out"
-    assert cli.run(["summarize", good[0], missing, str(binary), good[1], "--out-dir", str(out)]) == 15
+    assert cli.run(["summarize", good[0], missing, str(binary), good[1], "--out-dir", str(out)], open_model=model.open) == 15
     err = capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["minutes0.summary.txt", "minutes1.summary.txt"]
     lines = err.strip().splitlines()
@@ -87,7 +79,7 @@ def test_inputs_that_share_a_name_do_not_overwrite_each_other(tmp_path: Path, mo
     (second,) = _documents(tmp_path / "b", 1)
     other = tmp_path / "a" / "minutes0.md"
     other.write_text("Minutes in Markdown: the ferry timetable changes in May.")
-    assert cli.run(["summarize", first, second, str(other), "-o", str(tmp_path / "out")]) == 0
+    assert cli.run(["summarize", first, second, str(other), "-o", str(tmp_path / "out")], open_model=model.open) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "minutes0.md.summary.txt", "minutes0.txt.1.summary.txt", "minutes0.txt.2.summary.txt",
     ]
@@ -98,7 +90,7 @@ def test_inputs_that_share_a_name_do_not_overwrite_each_other(tmp_path: Path, mo
     [(["a.txt", "b.txt"], "--out-dir"), (["a.txt", "-", "--out-dir", "x"], "FILES")],
 )
 def test_several_inputs_need_an_out_dir_and_no_stdin(tmp_path: Path, model, args: list[str], hint: str, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
-    assert cli.run(["summarize", *args]) == 2
+    assert cli.run(["summarize", *args], open_model=model.open) == 2
     assert hint in capsys.readouterr().err and model.loads == 0
 
 
@@ -106,7 +98,7 @@ def test_an_out_dir_that_cannot_be_made_is_reported(tmp_path: Path, model, capsy
     files = _documents(tmp_path / "docs", 2)
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    assert cli.run(["summarize", *files, "-o", str(blocker / "out")]) == 16
+    assert cli.run(["summarize", *files, "-o", str(blocker / "out")], open_model=model.open) == 16
     assert "cannot create the output directory" in capsys.readouterr().err
 
 
@@ -146,7 +138,11 @@ def test_a_silent_server_ends_in_one_line_and_exit_code_13(tmp_path: Path) -> No
         result = _longdoc("summarize", file, "--backend", "openai", "--base-url", server.url, "--api-model", "m",
                           "--timeout", "0.3", "--retries", "0", env={"LONGDOC_HOME": str(tmp_path / "home")})
     assert result.returncode == 13 and result.stdout == ""
-    assert result.stderr == f"longdoc: error: the model server at {server.url}/chat/completions gave no answer within 0.3 s (1 attempt); check that it is running, or raise --timeout / --retries\n"
+    # First the window planned against (this server does not say its own), then the one-line error.
+    assert result.stderr == (
+        "context window of m: 8192 tokens, from the default (the server does not say)\n"
+        f"longdoc: error: the model server at {server.url}/chat/completions gave no answer within 0.3 s (1 attempt); check that it is running, or raise --timeout / --retries\n"
+    )
 
 
 def test_the_api_key_is_sent_but_never_printed_even_with_debug(tmp_path: Path) -> None:

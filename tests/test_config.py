@@ -9,7 +9,7 @@ import pytest
 from chat_server import ChatServer
 
 from longdoc import cli
-from longdoc.config import Settings, config_path, load_settings, parse_settings
+from longdoc.config import ChunkSettings, ModelSettings, Settings, SummarizeSettings, TranslateSettings, config_path, load_settings, parse_settings
 from longdoc.errors import ConfigError
 
 FULL = """
@@ -36,15 +36,17 @@ overlap = 10
 def test_every_setting_is_read() -> None:
     settings = parse_settings(FULL, Path("longdoc.toml"))
     assert settings == Settings(
-        source=Path("longdoc.toml"), backend="openai", base_url="http://127.0.0.1:8000/v1", api_model="served-model",
-        context_window=32768, concurrency=16, timeout=30.0, retries=2, summarize_chunk_tokens=2000,
-        translate_piece_tokens=300, chunk_size=120, chunk_overlap=10,
+        source=Path("longdoc.toml"),
+        model=ModelSettings(backend="openai", base_url="http://127.0.0.1:8000/v1", api_model="served-model",
+                            context_window=32768, concurrency=16, timeout=30.0, retries=2),
+        summarize=SummarizeSettings(chunk_tokens=2000), translate=TranslateSettings(piece_tokens=300),
+        chunk=ChunkSettings(size=120, overlap=10),
     )
 
 
 def test_flags_that_were_given_override_the_file() -> None:
-    settings = parse_settings(FULL, Path("longdoc.toml")).overridden(api_model="other", concurrency=None, backend="local")
-    assert (settings.api_model, settings.concurrency, settings.backend) == ("other", 16, "local")
+    settings = parse_settings(FULL, Path("longdoc.toml")).overridden("model", api_model="other", concurrency=None, backend="local")
+    assert (settings.model.api_model, settings.model.concurrency, settings.model.backend) == ("other", 16, "local")
 
 
 @pytest.mark.parametrize(
@@ -130,4 +132,4 @@ def test_the_readme_example_is_a_valid_config() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     example = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)  # type: ignore[union-attr]
     settings = parse_settings(example, Path("README.md"))
-    assert settings.backend == "openai" and settings.concurrency == 16 and settings.chunk_overlap == 30
+    assert settings.model.backend == "openai" and settings.model.concurrency == 16 and settings.chunk.overlap == 30

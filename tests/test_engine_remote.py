@@ -230,10 +230,11 @@ def test_translate_runs_side_by_side_and_matches_the_one_by_one_result(tmp_path)
     last_user = lambda messages, body: "ZH " + messages[-1]["content"].rsplit("<text>", 1)[-1].split("</text>")[0].strip()  # noqa: E731
     with ChatServer(respond=last_user, delay=0.03) as server:
         model = _model(server, concurrency=4)
-        side_by_side = list(translate(document, model, ResultCache(tmp_path / "a"), TranslateOptions(source="en", target="zh", parallel=4)))
+        side_by_side = list(translate(document, model, ResultCache(tmp_path / "a"), TranslateOptions(source="en", target="zh")))
         sent = list(server.requests)
         overlapped = server.max_in_flight
-        one_by_one = list(translate(document, model, ResultCache(tmp_path / "b"), TranslateOptions(source="en", target="zh")))
+        one_at_a_time = _model(server, concurrency=1)  # runs side by side follow the model's concurrency
+        one_by_one = list(translate(document, one_at_a_time, ResultCache(tmp_path / "b"), TranslateOptions(source="en", target="zh")))
     assert [p.text for p in side_by_side] == [p.text for p in one_by_one]
     assert [p.index for p in side_by_side] == list(range(12))
     assert overlapped == 4

@@ -23,6 +23,7 @@ from longdoc.memory import store as store_module
 from longdoc.memory.index import DocumentMemory, open_memory
 from longdoc.memory.lexical import BM25, tokenize
 from longdoc.memory.store import CHUNKS_FILE, MANIFEST_FILE, VECTORS_FILE, MemoryStore, default_home
+from longdoc.progress import LongdocWarning
 
 
 class FakeEmbedder:
@@ -242,10 +243,10 @@ def test_damaged_cache_is_rebuilt_with_a_warning(
     capsys.readouterr()
     embedded = embedder.texts_embedded
 
-    memory, loaded = open_memory(document, embedder, home=tmp_path)
+    with pytest.warns(LongdocWarning, match="index cache for story.txt was damaged; rebuilding"):
+        memory, loaded = open_memory(document, embedder, home=tmp_path)
 
     assert not loaded and embedder.texts_embedded == embedded + len(built.chunks)
-    assert "index cache for story.txt was damaged; rebuilding" in capsys.readouterr().err
     assert [hit.chunk for hit in memory.search(PLANTED, k=3)] == expected
     again, loaded = open_memory(document, embedder, home=tmp_path)  # the rebuilt entry is good
     assert loaded and len(again.chunks) == len(built.chunks)
@@ -257,9 +258,9 @@ def test_vectors_of_the_wrong_dimension_are_not_trusted(tmp_path: Path, capsys: 
     open_memory(document, embedder, home=tmp_path)
     [entry] = entry_dirs(tmp_path)
     wrong_dimension(entry / VECTORS_FILE)
-    memory, loaded = open_memory(document, embedder, home=tmp_path)
+    with pytest.warns(LongdocWarning, match="damaged"):
+        memory, loaded = open_memory(document, embedder, home=tmp_path)
     assert not loaded and memory.vectors.shape[1] == embedder.dimension
-    assert "damaged" in capsys.readouterr().err
 
 
 def test_interrupted_write_leaves_no_partial_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -285,9 +286,9 @@ def test_unwritable_cache_still_answers(tmp_path: Path, monkeypatch: pytest.Monk
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(store_module, "_write_file", disk_full)
-    memory, loaded = open_memory(paged_document(), FakeEmbedder(), home=tmp_path)
+    with pytest.warns(LongdocWarning, match="could not save the index cache"):
+        memory, loaded = open_memory(paged_document(), FakeEmbedder(), home=tmp_path)
     assert not loaded and memory.search(PLANTED, k=1)[0].chunk.text.count(PLANTED) == 1
-    assert "could not save the index cache" in capsys.readouterr().err
     assert entry_dirs(tmp_path) == []
 
 

@@ -33,13 +33,12 @@ def real_model(tmp_path_factory: pytest.TempPathFactory) -> LocalModel:
 
 
 @pytest.fixture
-def fast(real_model: LocalModel, monkeypatch: pytest.MonkeyPatch) -> LocalModel:
-    monkeypatch.setattr(cli, "_model", lambda settings, cache=None: real_model)
+def fast(real_model: LocalModel) -> LocalModel:
     return real_model
 
 
 def test_summarize_a_real_document(fast: LocalModel, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.run(["summarize", str(ROOT / "samples" / "minutes.txt"), "--length", "60", "--format", "json"]) == 0
+    assert cli.run(["summarize", str(ROOT / "samples" / "minutes.txt"), "--length", "60", "--format", "json"], open_model=lambda spec, cache: fast) == 0
     payload = json.loads(capsys.readouterr().out)
     summary = payload["summary"]
     assert 15 <= len(summary.split()) <= 200
@@ -50,7 +49,7 @@ def test_summarize_a_real_document(fast: LocalModel, capsys: pytest.CaptureFixtu
 def test_translate_chinese_paragraphs_to_english(fast: LocalModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "notes.zh.txt"
     path.write_text("雾溪镇是一座山里的小镇，镇上有很多茶园。\n\n1898年，镇上开了第一家茶号。\n", encoding="utf-8")
-    assert cli.run(["translate", str(path)]) == 0
+    assert cli.run(["translate", str(path)], open_model=lambda spec, cache: fast) == 0
     out = capsys.readouterr().out
     paragraphs = out.strip().split("\n\n")
     assert len(paragraphs) == 2
@@ -60,7 +59,7 @@ def test_translate_chinese_paragraphs_to_english(fast: LocalModel, tmp_path: Pat
 
 def test_ask_cites_passages_with_their_lines(fast: LocalModel, capsys: pytest.CaptureFixture[str]) -> None:
     source = ROOT / "samples" / "lighthouse.txt"
-    assert cli.run(["ask", str(source), "Who keeps the key to the lamp room?", "--json"]) == 0
+    assert cli.run(["ask", str(source), "Who keeps the key to the lamp room?", "--json"], open_model=lambda spec, cache: fast) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["sources"] and all(s["location"].startswith("line") for s in payload["sources"])
     best = payload["sources"][0]["text"]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from longdoc.progress import LongdocWarning
 from longdoc.tasks.results import ResultCache, result_key
 
 
@@ -40,6 +43,7 @@ def test_an_unwritable_cache_warns_once_and_does_not_fail(tmp_path: Path, capsys
     blocker = tmp_path / "home"
     blocker.write_text("a file where the cache directory should be")
     cache = ResultCache(blocker)
-    cache.put(result_key("a"), "x")
-    cache.put(result_key("b"), "y")
-    assert capsys.readouterr().err.count("cannot save results") == 1
+    with pytest.warns(LongdocWarning, match="cannot save results") as warned:
+        cache.put(result_key("a"), "x")
+        cache.put(result_key("b"), "y")
+    assert len(warned) == 1

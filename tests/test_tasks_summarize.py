@@ -241,3 +241,16 @@ def test_a_chinese_document_summarized_in_english_gets_translations_never_chines
 def test_headings_are_markdown_lines_and_short_lines_standing_alone() -> None:
     text = "# Annual Report 2025\n\nThe year went well.\n\nCapital Projects\n\nWe built a main.\n## 3. Finance\nIncome rose.\n\n第二章 茶路\n\n茶叶经鹰嘴垭运出山。"
     assert headings(text) == ["Annual Report 2025", "Capital Projects", "Finance", "茶路"]
+
+
+def test_progress_names_the_phase_and_its_count_before_the_first_step_and_moves_by_tokens(tmp_path: Path, fake_model) -> None:  # type: ignore[no-untyped-def]
+    from longdoc.progress import Progress
+
+    reports: list[Progress] = []
+    text = "\n\n".join(f"Section {n}. The harbour board approved {n * 7} new moorings for the spring." for n in range(12))
+    document = Document(source="board.txt", pages=(Page(1, text),))
+    summarize(document, fake_model(context_window=1000), ResultCache(tmp_path), SummaryOptions(words=300), reports.append)
+    first, last = reports[0], reports[-1]
+    assert first.phase == last.phase == "writing"
+    assert first.done == 0 and first.total == last.total == last.done > 1  # the count is known up front
+    assert first.token_limit > 0 and last.tokens > 0  # a long batch moves by tokens generated

@@ -39,11 +39,13 @@ def generate_tokens(
     should_stop: StopCheck | None = None,
     on_token: Callable[[int], None] | None = None,
     on_read: Callable[[int], None] | None = None,
+    on_output: Callable[[int, list[int]], None] | None = None,
 ) -> list[list[int]]:
     """Generated token ids per prompt (without the EOS token), in prompt order.
 
     `on_read(n)` reports prompt tokens read (per segment, counting padding), `on_token(1)` each
-    generated token; both are for progress bars.
+    generated token; both are for progress bars. `on_output(i, ids)` hands over prompt i's tokens
+    as soon as its batch is done, so they can be kept before the next batch starts.
     """
     assert all(len(p) > 0 for p in prompts), "every prompt needs at least one token"
     results: list[list[int]] = [[] for _ in prompts]
@@ -62,6 +64,8 @@ def generate_tokens(
         )
         for index, output in zip(batch, outputs):
             results[index] = output
+            if on_output is not None:
+                on_output(index, output)
     return results
 
 

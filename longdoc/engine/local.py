@@ -44,6 +44,10 @@ class LocalModel:
         config = self.reader.config
         return config.sinks + config.window
 
+    @property
+    def concurrency(self) -> int:
+        return 1  # one process, one forward pass at a time: prompts batch inside generate() instead
+
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
@@ -65,15 +69,19 @@ class LocalModel:
         on_token: Callable[[int], None] | None = None,
         on_read: Callable[[int], None] | None = None,
     ) -> list[str]:
-        """One continuation per prompt; `on_read` / `on_token` report progress (token counts)."""
+        """One continuation per prompt; `on_read` / `on_token` (or the options' own) report progress
+        in token counts."""
         options = options or GenerationOptions()
         if not prompts:
             return []
         encoded = [self.encode(prompt) for prompt in prompts]
         should_stop = self._stop_check(options.stop) if options.stop else None
+        on_reply = options.on_reply
+        on_output = (lambda i, tokens: on_reply(i, cut_at_stop(self._decode(tokens), options.stop))) if on_reply else None
         try:
             outputs = generate_tokens(
-                self.reader, encoded, options, self.eos_ids, self.pad_id, should_stop, on_token, on_read
+                self.reader, encoded, options, self.eos_ids, self.pad_id, should_stop,
+                on_token or options.on_token, on_read or options.on_read, on_output,
             )
         except torch.OutOfMemoryError as error:
             raise ModelError(f"out of memory while generating with {self.name}: lower --batch-size") from error

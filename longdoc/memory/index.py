@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 
 from longdoc.chunking import Chunk, ChunkConfig, chunk_document
-from longdoc.console import warn
+from longdoc.progress import warn
 from longdoc.document import Document
 from longdoc.errors import ModelError
 from longdoc.memory.embedder import Embedder, embed_query

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from longdoc.chunking import Chunk, ChunkConfig
-from longdoc.console import warn
+from longdoc.progress import warn
 from longdoc.files import atomic_write_bytes
 from longdoc.memory.lexical import Postings, tokenizer_id
 

@@ -5,8 +5,8 @@ Nothing here imports torch, so tasks and their tests can use fakes without loadi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 # A prompt is the user's message as text, or a whole conversation of {"role", "content"} messages.
@@ -34,6 +34,13 @@ class GenerationOptions:
     # that repeat is dropped. 0 turns the guard off; 24 tokens is longer than any phrase a summary
     # or translation legitimately repeats word for word.
     loop_tokens: int = 24
+    # Progress, for a bar that moves inside a long batch: `on_read(n)` reports n more prompt tokens
+    # read, `on_token(n)` n more tokens generated (all rows together). Not part of what is generated.
+    on_read: Callable[[int], None] | None = field(default=None, compare=False, repr=False)
+    on_token: Callable[[int], None] | None = field(default=None, compare=False, repr=False)
+    # `on_reply(i, text)` as soon as the reply to the call's i-th prompt is final (a server's as each
+    # request returns, the local engine's as each batch ends), so it can be saved before the rest.
+    on_reply: Callable[[int, str], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         assert self.max_new_tokens >= 1, "max_new_tokens must be >= 1"
@@ -55,6 +62,12 @@ class Model(Protocol):
     @property
     def context_window(self) -> int:
         """Tokens a prompt may take and still be attended to exactly (no sliding)."""
+        ...
+
+    @property
+    def concurrency(self) -> int:
+        """Prompts it serves at once as separate requests: a server's limit of requests in flight;
+        1 for the local engine, which instead decodes the prompts of one call together in a batch."""
         ...
 
     def count_tokens(self, text: str) -> int:

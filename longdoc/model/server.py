@@ -98,7 +98,7 @@ class OpenAIModel:
         self._calls.add(cancelled)
         futures: list[Future[str]] = []
         try:
-            futures = [self._pool.submit(self._reply, prompt, options, cancelled) for prompt in prompts]
+            futures = [self._pool.submit(self._reply, n, prompt, options, cancelled) for n, prompt in enumerate(prompts)]
             return [future.result() for future in futures]
         except CancelledError:
             raise RemoteModelError(f"{self.name} was closed while requests were pending") from None
@@ -117,15 +117,24 @@ class OpenAIModel:
             cancelled.set()
         self._pool.shutdown()
 
-    def _reply(self, prompt: Prompt, options: GenerationOptions, cancelled: threading.Event) -> str:
+    def _reply(self, number: int, prompt: Prompt, options: GenerationOptions, cancelled: threading.Event) -> str:
         messages = as_messages(prompt)
         try:
             answer = self.client.complete(messages, options, cancelled)
         except PromptTooLong as refusal:
+            cancelled.set()
             self._learn(refusal, messages)
             raise
+        except BaseException:
+            cancelled.set()  # at once, from this thread: a queued request must not go out meanwhile
+            raise
         # Servers honour at most four stop strings, and some ignore them: cut here as well.
-        return cut_at_stop(answer, options.stop)
+        reply = cut_at_stop(answer, options.stop)
+        if options.on_token is not None:
+            options.on_token(self.count_tokens(reply))  # a whole reply at once: nothing streams
+        if options.on_reply is not None:
+            options.on_reply(number, reply)
+        return reply
 
     def _window(self) -> tuple[int, int]:
         """(served, planned) windows; the first call asks the server when none was configured."""

@@ -1,37 +1,58 @@
-"""The one place a `Model` is made: the local engine or an OpenAI-compatible server, from settings."""
+"""Which model runs the tasks, as a typed spec, and the one place a `Model` is made from it.
+
+A spec is either `LocalSpec` (a preset, Hugging Face directory or GGUF file for the local engine)
+or `RemoteConfig` (an OpenAI-compatible server). `model_spec` builds it from the settings and is
+the only place that checks the choice: backend, server URL and served name, and that no local
+model is named for a server.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from longdoc.config import Settings
+from longdoc.config import BACKENDS, ModelSettings
+from longdoc.errors import ModelChoiceError
 from longdoc.model.chat_api import RemoteConfig
 from longdoc.model.protocol import Model
-from longdoc.model.server import OpenAIModel
+from longdoc.progress import OnProgress
+
+if TYPE_CHECKING:
+    from longdoc.engine.cache_config import SegmentCacheConfig
 
 API_KEY_VARIABLE = "LONGDOC_API_KEY"
 
 
-def open_model(settings: Settings, home: Path, cache: object | None = None) -> Model:
-    """The model `settings` name; `cache` (a SegmentCacheConfig) sizes the local engine's memory."""
-    if (settings.backend or "local") == "openai":
-        return OpenAIModel(remote_config(settings))
-    from longdoc.engine.loading import load_model
-    from longdoc.engine.presets import DEFAULT_PRESET
+@dataclass(frozen=True)
+class LocalSpec:
+    """A model the local engine loads: a preset name, a Hugging Face model directory or a .gguf file."""
 
-    return load_model(
-        settings.model or DEFAULT_PRESET,
-        home,
-        device=settings.device or "auto",
-        cache=cache,  # type: ignore[arg-type]
-        weights=settings.weights or "auto",
-    )
+    model: str
+    device: str = "auto"  # auto, cpu or cuda
+    weights: str = "auto"  # see engine/decode_weights.py
 
 
-def remote_config(settings: Settings) -> RemoteConfig:
-    """The server settings, with built-in defaults for what is not set and the key from the environment."""
-    assert settings.base_url and settings.api_model, "the openai backend needs base_url and api_model"
+ModelSpec = LocalSpec | RemoteConfig
+
+
+def model_spec(settings: ModelSettings) -> ModelSpec:
+    """The spec `settings` name; a `ModelChoiceError` names the option that is wrong or missing."""
+    backend = settings.backend or "local"
+    if backend not in BACKENDS:
+        raise ModelChoiceError(f"{backend!r} is not one of {', '.join(BACKENDS)}", "--backend")
+    if backend == "local":
+        from longdoc.engine.presets import DEFAULT_PRESET
+
+        return LocalSpec(settings.model or DEFAULT_PRESET, settings.device or "auto", settings.weights or "auto")
+    if settings.model is not None:
+        raise ModelChoiceError("--model and --fast pick a local model; name the served one with --api-model", "--model")
+    for value, flag in ((settings.base_url, "--base-url"), (settings.api_model, "--api-model")):
+        if not value:
+            raise ModelChoiceError(f"the openai backend needs {flag} (or {flag[2:].replace('-', '_')} in longdoc.toml)", flag)
+    if not settings.base_url.startswith(("http://", "https://")):  # type: ignore[union-attr]
+        raise ModelChoiceError(f"{settings.base_url!r} is not an http:// or https:// URL", "--base-url")
     given = {
         "context_window": settings.context_window,
         "concurrency": settings.concurrency,
@@ -39,19 +60,22 @@ def remote_config(settings: Settings) -> RemoteConfig:
         "retries": settings.retries,
     }
     return RemoteConfig(
-        base_url=settings.base_url,
-        model=settings.api_model,
+        base_url=settings.base_url,  # type: ignore[arg-type]
+        model=settings.api_model,  # type: ignore[arg-type]
         api_key=os.environ.get(API_KEY_VARIABLE) or None,
         **{name: value for name, value in given.items() if value is not None},  # type: ignore[arg-type]
     )
 
 
-def is_remote(model: Model) -> bool:
-    """Whether `model` is served over HTTP (its calls fan out as concurrent requests)."""
-    return isinstance(model, OpenAIModel)
+def open_model(
+    spec: ModelSpec, home: Path, cache: SegmentCacheConfig | None = None, on_progress: OnProgress | None = None
+) -> Model:
+    """The model `spec` names; `cache` sizes the local engine's memory (a server has its own), and
+    `on_progress` hears of the local model's one-time preparation."""
+    if isinstance(spec, RemoteConfig):
+        from longdoc.model.server import OpenAIModel
 
+        return OpenAIModel(spec)
+    from longdoc.engine.loading import load_model
 
-def concurrency(model: Model) -> int:
-    """How many requests a model serves at once: a server's limit, 1 for the local engine (which
-    batches prompts in one forward pass instead)."""
-    return model.concurrency if isinstance(model, OpenAIModel) else 1
+    return load_model(spec.model, home, device=spec.device, cache=cache, weights=spec.weights, on_progress=on_progress)

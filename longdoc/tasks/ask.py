@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from longdoc.chunking import ChunkConfig, chunk_document
 from longdoc.document import Document, TextSpan
@@ -25,7 +25,8 @@ from longdoc.tasks.prompts import PromptTemplate, load_prompt, prompt_text
 from longdoc.tasks.replan import replanned
 from longdoc.tasks.results import ResultCache, result_key
 from longdoc.tasks.scope import MULTIPLE_CHOICE, question_terms, unmentioned
-from longdoc.tasks.steps import Step, run_steps
+from longdoc.progress import OnProgress, Progress
+from longdoc.tasks.steps import Step, run_steps, tracked
 
 # What the prompt tells the model to write when the passages do not hold the answer.
 NOT_FOUND_MARKER = "NOT IN DOCUMENT"
@@ -100,6 +101,7 @@ def ask(
     model: Model,
     results: ResultCache,
     options: AskOptions = AskOptions(),
+    on_progress: OnProgress | None = None,
 ) -> Answer:
     """Answer `question` from the passages of `document` that its memory retrieves."""
     started = time.perf_counter()
@@ -116,15 +118,15 @@ def ask(
     if absent:
         return Answer(question, "", False, sources, [], model.name, {"retrieve": retrieved - started}, unmentioned=absent)
     formatted = format_sources(sources, document.kind)
-    answer = _answer(prompt, question, sources, model, results, options, sources=formatted)
+    answer = _answer(prompt, question, sources, model, results, options, on_progress, sources=formatted)
     if not answer.supported:
         # A strict prompt makes small models refuse answerable questions too, and `verify` sets
         # aside answers no passage holds; a second, plainer prompt over the best passages is
         # trusted only when its answer passes the same check.
         # The best passages by retrieval; a whole document's passages are in reading order.
         best = select_passages(document, hits, model, budget, options.recheck_sources) if whole else sources[: options.recheck_sources]
-        second = _answer(load_prompt("ask_recheck"), question, best, model, results, options,
-                         sources=format_sources(best, document.kind))
+        second = _answer(load_prompt("ask_recheck"), question, best, model, results, options, on_progress,
+                         "a second look", sources=format_sources(best, document.kind))
         if second.supported:
             answer = second
         elif second.unverified and not answer.unverified:
@@ -135,19 +137,36 @@ def ask(
 
 def _answer(
     prompt: PromptTemplate, question: str, given: list[Source], model: Model, results: ResultCache,
-    options: AskOptions, **texts: str,
+    options: AskOptions, on_progress: OnProgress | None = None, phase: str = "answering", **texts: str,
 ) -> Answer:
     """One answer from `prompt` rendered with the question and `texts` (the passages), cached."""
     rendered = prompt.render(question=question, **texts)
     key = result_key("ask", model.name, prompt.sha256, options.answer_tokens, rendered)
     options_ = GenerationOptions(max_new_tokens=options.answer_tokens, batch_size=1)
-    reply = run_steps(model, results, [Step(key, rendered)], options_)[0]
+    options_, on_done = tracked(phase, 1, options.answer_tokens, options_, on_progress)
+    if on_progress is not None and results.get(key) is None:
+        options_ = _reading_reported(options_, model.count_tokens(prompt_text(rendered)), on_progress)
+    reply = run_steps(model, results, [Step(key, rendered)], options_, on_done)[0]
     text = tidy(reply, truncated=model.count_tokens(reply) >= options.answer_tokens - 2)
     return verify(attribute(interpret(question, text, given, model.name)))
 
 
+def _reading_reported(options: GenerationOptions, prompt_tokens: int, on_progress: OnProgress) -> GenerationOptions:
+    """`options` that also report the prompt being read, token by token: a whole document read
+    through the engine takes minutes before the first word of the answer."""
+    read = 0
+
+    def on_read(count: int) -> None:
+        nonlocal read
+        read = min(prompt_tokens, read + count)
+        on_progress(Progress("reading", read, prompt_tokens, unit="tokens"))
+
+    return replace(options, on_read=on_read)
+
+
 def ask_by_reading(
-    document: Document, question: str, model: Model, results: ResultCache, options: AskOptions = AskOptions()
+    document: Document, question: str, model: Model, results: ResultCache, options: AskOptions = AskOptions(),
+    on_progress: OnProgress | None = None,
 ) -> Answer:
     """Answer `question` by reading all of `document`; only the cited passages are kept.
 
@@ -164,7 +183,7 @@ def ask_by_reading(
     absent = unmentioned(question, document.text, Vocabulary(tokenize(document.text)), options.min_mentioned)
     if absent:
         return Answer(question, "", False, [], [], model.name, {"read": time.perf_counter() - started}, unmentioned=absent)
-    answer = _answer(prompt, question, sources, model, results, options, passages=format_sources(sources, document.kind))
+    answer = _answer(prompt, question, sources, model, results, options, on_progress, passages=format_sources(sources, document.kind))
     # A book has hundreds of passages: report the ones the answer stands on, not all it read.
     answer.sources = [s for s in sources if s.number in answer.cited]
     answer.timings = {"read": time.perf_counter() - started}

@@ -12,7 +12,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from longdoc.console import warn
+from longdoc.progress import warn
 from longdoc.files import atomic_write_text
 
 FORMAT_VERSION = 1

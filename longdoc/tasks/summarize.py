@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -42,11 +42,10 @@ from longdoc.tasks.language import count_words, detect_language, is_chinese, lan
 from longdoc.tasks.prompts import PromptTemplate, load_prompt
 from longdoc.tasks.replan import replanning
 from longdoc.tasks.results import ResultCache, result_key
-from longdoc.tasks.steps import Step, run_steps
+from longdoc.progress import OnProgress
+from longdoc.tasks.steps import Step, run_steps, tracked
 
 Style = Literal["paragraph", "bullets"]
-# (phase, done, total): the phase is "write" (the opening and the paragraphs being written).
-SummaryProgress = Callable[[str, int, int], None]
 
 # The opening's share of the length, in words (a fifth of a short summary); the rest goes to the
 # parts. It says what the document is and covers, which a reader needs before any detail.
@@ -80,7 +79,7 @@ class SummaryOptions:
     # The unit of coverage and of the scores' statistics: a fact's figures and words count as
     # rare when few chunks hold them. Measured on bench/summary_facts.py (bench/README.md).
     chunk_tokens: int = 400
-    batch_size: int = 8  # writing prompts decoded together (a server: requests in flight)
+    batch_size: int = 8  # writing prompts the local engine decodes together (a server: its concurrency)
 
     def __post_init__(self) -> None:
         assert self.words >= 10, "words must be >= 10"
@@ -126,7 +125,7 @@ def summarize(
     model: Model,
     results: ResultCache,
     options: SummaryOptions = SummaryOptions(),
-    on_progress: SummaryProgress | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Summary:
     """Summarize `document` through `model`, reusing any steps `results` already holds."""
     started = time.perf_counter()
@@ -179,7 +178,7 @@ class _Run:
     """The writing steps of one summarization: prompts, cache keys and progress."""
 
     def __init__(
-        self, model: Model, results: ResultCache, options: SummaryOptions, language: str, on_progress: SummaryProgress | None
+        self, model: Model, results: ResultCache, options: SummaryOptions, language: str, on_progress: OnProgress | None
     ) -> None:
         self.model, self.results, self.options, self.language = model, results, options, language
         self.on_progress = on_progress
@@ -220,7 +219,7 @@ class _Run:
                                                     glossary="(none)", reminder="", text=shown(fact.text))
             caps.append(int(fact.words * 2 * _TOKENS_PER_WORD) + 24)
             steps.append(self._step(self.translate_prompt, rendered, fact.text, 0))
-        replies = iter(self._run("write", steps, caps))
+        replies = iter(self._run("writing", steps, caps))
         opening = next(replies)
         drafts = [next(replies) if part in written else "" for part in plan]
         for fact in chosen:
@@ -233,16 +232,9 @@ class _Run:
 
     def _run(self, phase: str, steps: list[Step], caps: list[int]) -> list[str]:
         """Every step's reply, tidied; one batch shares the largest cap, each reply is judged by its own."""
-        done = 0
-
-        def on_done(count: int) -> None:
-            nonlocal done
-            done += count
-            if self.on_progress is not None:
-                self.on_progress(phase, done, len(steps))
-
         cached = sum(self.results.get(step.key) is not None for step in steps)
         options = GenerationOptions(max_new_tokens=max(caps), batch_size=self.options.batch_size)
+        options, on_done = tracked(phase, len(steps), sum(caps), options, self.on_progress)
         outputs = run_steps(self.model, self.results, steps, options, on_done)
         self.cached += cached
         self.generated += len(steps) - cached

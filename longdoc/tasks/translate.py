@@ -11,7 +11,7 @@ sentence that uses it, the first time a piece contains it; from then on every pi
 it gets that translation in its glossary, so a name is rendered the same way throughout. Pieces run
 in order, one after another, because each needs the translation before it.
 
-With a server that takes concurrent requests (`parallel` > 1) the document is cut, at paragraph
+With a server that takes concurrent requests (`model.concurrency` > 1) the document is cut, at paragraph
 ends, into that many runs of about equal length, translated side by side, each run in order as
 above. The context of a piece is its predecessor and that piece's translation, so a run after the
 first begins by translating the piece before it once more, for context only: every piece still
@@ -76,13 +76,9 @@ class TranslateOptions:
     # previous paragraph twice (source and translation) and the answer may be longer than the input.
     piece_tokens: int = 350
     glossary: dict[str, str] = field(default_factory=dict)  # pinned: source term -> translation
-    # Runs of paragraphs translated side by side. 1 for the local engine, which decodes one piece
-    # at a time anyway; a server's concurrency limit for the openai backend.
-    parallel: int = 1
 
     def __post_init__(self) -> None:
         assert self.piece_tokens >= 16, "piece_tokens must be >= 16"
-        assert self.parallel >= 1, "parallel must be >= 1"
 
 
 @dataclass(frozen=True)
@@ -136,7 +132,9 @@ def translate(
     run = _Translation(model, results, options, source, target)
     terms = recurring_terms(document.text, is_chinese(source))
     paragraphs = split_paragraphs(document.text)
-    runs = split_runs(paragraphs, options.parallel)
+    # Runs of paragraphs side by side, one per request a server serves at once; the local engine
+    # (concurrency 1) decodes one piece at a time anyway.
+    runs = split_runs(paragraphs, model.concurrency)
     if len(runs) <= 1:
         yield from run.paragraphs(paragraphs, terms, document.text)
         return
@@ -266,9 +264,8 @@ class _Translation:
                 sentence=sentence_with(document_text, term),
             )
             steps.append(Step(result_key("term", self.model.name, self.term_prompt.sha256, self.target_name, rendered), rendered))
-        # A batch of 8 suits the local engine; a server gets as many at once as it serves.
-        batch = max(8, self.options.parallel)
-        replies = run_steps(self.model, self.results, steps, GenerationOptions(max_new_tokens=24, batch_size=batch))
+        # A batch of 8 suits the local engine; a server gets as many at once as it serves (run_steps).
+        replies = run_steps(self.model, self.results, steps, GenerationOptions(max_new_tokens=24, batch_size=8))
         for term, reply in zip(new, replies):
             rendering = clean_term(reply, term, self.target)
             self.learned[term] = rendering or ""  # "" = tried and failed: not asked again
