@@ -391,7 +391,9 @@ def translate(
     encoding: EncodingOpt = None,
 ) -> None:
     """Translate a document paragraph by paragraph, keeping its layout and terminology; streams to stdout."""
-    from longdoc.tasks.translate import TranslateOptions, load_glossary_csv, split_paragraphs, translate as translate_document
+    from longdoc.tasks.glossary import load_glossary_csv
+    from longdoc.tasks.paragraphs import split_paragraphs
+    from longdoc.tasks.translate import TranslateOptions, translate as translate_document
 
     settings = flags.settings().overridden("translate", piece_tokens=piece_tokens)
     pinned = load_glossary_csv(read_document(glossary).text) if glossary else {}

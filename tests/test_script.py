@@ -6,8 +6,8 @@ import pytest
 
 from longdoc.memory import lexical
 from longdoc.tasks.ask import excerpt
+from longdoc.tasks.glossary import clean_term
 from longdoc.tasks.language import count_words, detect_language
-from longdoc.tasks.translate import clean_term
 
 # 刘䶮 (U+4DAE, Extension A) founded Southern Han; 豈 (U+F900) is a compatibility ideograph. Both
 # lie outside U+4E00-U+9FFF, the only range translate.py and ask.py used to know.

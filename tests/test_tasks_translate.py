@@ -10,16 +10,7 @@ from conftest import last_turn
 
 from longdoc.document import Document, Page
 from longdoc.tasks.results import ResultCache
-from longdoc.tasks.translate import (
-    TranslateOptions,
-    load_glossary_csv,
-    missing_numbers,
-    clean_term,
-    recurring_terms,
-    resolve_languages,
-    split_paragraphs,
-    translate,
-)
+from longdoc.tasks.translate import TranslateOptions, missing_numbers, resolve_languages, translate
 
 NOTES = "雾溪镇在青岚山南麓。\n\n镇上有一条茶路，马帮走了三百年。\n\n1898年，吴三娘开了歇马店。\n"
 
@@ -43,12 +34,6 @@ def test_paragraphs_map_one_to_one_with_their_separators(fake_model, tmp_path: P
     out = list(translate(_document(NOTES), model, ResultCache(tmp_path)))
     assert [p.text for p in out] == ["EN(雾溪镇在青岚山南麓。)", "EN(镇上有一条茶路，马帮走了三百年。)", "EN(1898年，吴三娘开了歇马店。)"]
     assert "".join(p.text + p.separator for p in out).count("\n\n") == 2
-
-
-def test_single_line_paragraphs_are_kept_line_for_line() -> None:
-    paragraphs = split_paragraphs("第一行。\n第二行。\n  第三行。\n")
-    assert [p.text for p in paragraphs] == ["第一行。", "第二行。", "第三行。"]
-    assert [p.separator for p in paragraphs] == ["\n", "\n  ", "\n"]
 
 
 def _first_attempts(model) -> list[str]:  # type: ignore[no-untyped-def]
@@ -80,21 +65,6 @@ def test_recurring_names_are_translated_once_and_kept_in_the_glossary(fake_model
     for prompt in paragraphs:
         glossary = prompt.split("[system]")[1].split("[user]")[0]
         assert "吴三娘 = Term 3" in glossary and "歇马店 = Rest-Horse Inn" in glossary  # learned and pinned
-
-
-def test_recurring_terms_are_names_not_phrases() -> None:
-    text = "雾溪镇的茶叶很好。" * 3 + "陈守义说了二十年。" * 3
-    terms = recurring_terms(text, chinese=True)
-    assert "雾溪镇" in terms and "陈守义" in terms
-    assert not any("的" in t or t.endswith("十") for t in terms)
-    assert recurring_terms("Then Tobias Quill came. " * 3 + "The lamp was lit.", chinese=False) == ["Tobias Quill"]
-
-
-def test_a_term_translation_that_does_not_look_like_one_is_ignored() -> None:
-    assert clean_term('The English translation of "雾溪镇" is "Misty Creek Town".', "雾溪镇", "en") == "Misty Creek Town"
-    assert clean_term('The translation is "Mud溪 Village".', "雾溪镇", "en") is None
-    assert clean_term("雾溪镇", "雾溪镇", "en") is None
-    assert clean_term("I am not sure how to translate this name into English at all", "雾溪镇", "en") is None
 
 
 def test_a_long_paragraph_is_cut_at_sentences_and_joined(fake_model, tmp_path: Path) -> None:
@@ -140,13 +110,6 @@ def test_languages_are_detected_or_taken_as_given(text: str, options: TranslateO
 def test_missing_numbers_are_reported() -> None:
     assert missing_numbers("1898年，花了1,200两银子，3月出发。", "In 1898 it cost 1200 taels; they left in March.") == ()
     assert missing_numbers("1898年开店。", "The inn opened.") == ("1898",)
-
-
-def test_glossary_csv() -> None:
-    assert load_glossary_csv("source,translation\n马帮,mule caravan\n\n# note\n歇马店, Rest-Horse Inn\n") == {
-        "马帮": "mule caravan",
-        "歇马店": "Rest-Horse Inn",
-    }
 
 
 def test_a_hard_wrapped_paragraph_is_rejoined_without_spaces_inside_chinese(fake_model, tmp_path: Path) -> None:

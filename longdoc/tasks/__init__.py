@@ -8,4 +8,6 @@
   summarize  hierarchical map-reduce summaries
   ask        retrieval-grounded answers with citations
   translate  paragraph-aligned translation with context and glossary
+  glossary   recurring terms of a document and their one-off translations
+  paragraphs the paragraphs, pieces and runs a translation keeps to
 """

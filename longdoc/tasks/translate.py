@@ -1,15 +1,11 @@
 """Paragraph-aligned translation with running context and a glossary, streamed as it goes.
 
-The document is split into paragraphs (blank-line separated, or line by line when it has no blank
-lines); each becomes one output paragraph, with the source's own separators kept, so the layout
-survives one to one. A paragraph too long for one prompt is cut at sentence ends and its pieces
-joined again. Every piece is translated with the previous piece and its translation as context
-and with the glossary entries that occur in it: pinned terms from the user, plus names and terms
-that recur in the document. A recurring term (a Chinese character sequence, or a capitalised name
-in Latin script, seen at least three times) is translated once, in a short call of its own with a
-sentence that uses it, the first time a piece contains it; from then on every piece that contains
-it gets that translation in its glossary, so a name is rendered the same way throughout. Pieces run
-in order, one after another, because each needs the translation before it.
+Each paragraph (paragraphs.py) becomes one output paragraph; a paragraph too long for one prompt is
+translated piece by piece and the pieces joined again. Every piece is translated with the previous
+piece and its translation as context and with the glossary entries that occur in it (glossary.py):
+pinned terms, plus the recurring terms of the document, each translated once, the first time a
+piece contains it. Pieces run in order, one after another, because each needs the translation
+before it.
 
 With a server that takes concurrent requests (`model.concurrency` > 1) the document is cut, at paragraph
 ends, into that many runs of about equal length, translated side by side, each run in order as
@@ -30,35 +26,26 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from longdoc.chunking import ChunkConfig, chunk_document
-from longdoc.document import Document, Page
+from longdoc.document import Document
 from longdoc.model.protocol import GenerationOptions, Model
-from longdoc.script import CJK_PUNCTUATION, HAN, HAN_CHARACTER
+from longdoc.script import CJK_PUNCTUATION, HAN
+from longdoc.tasks.glossary import clean_term, recurring_terms, sentence_with
 from longdoc.tasks.language import detect_language, is_chinese, language_name
+from longdoc.tasks.paragraphs import Paragraph, split_paragraphs, split_piece, split_runs
 from longdoc.tasks.prompts import load_prompt
 from longdoc.tasks.replan import replanning
 from longdoc.tasks.results import ResultCache, result_key
 from longdoc.tasks.steps import Step, run_steps
 from longdoc.workers import DaemonPool
 
-_BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n\s*")
-_LINE_BREAK = re.compile(r"\n\s*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _NONE = "(none)"
 _MAX_GLOSSARY_LINES = 40  # glossary entries shown per prompt; only those occurring in the piece
-_CJK_RUN = re.compile(f"[{HAN}]{{2,}}")
 _CJK_CHAR = re.compile(f"[{HAN}{CJK_PUNCTUATION}]")
 _LEAK_REMINDER = (
     "Write every word in {target}: leave nothing in {source} characters; give names of people and "
     "places in pinyin or their usual {target} form."
 )
-_NAME = re.compile(r"(?<![.!?。]\s)(?<!^)\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*")
-# Characters that start or end ordinary phrases rather than names: a candidate term with one of
-# them at an edge is a fragment of a sentence ("的茶", "在镇").
-_FUNCTION_CHARS = set("的了是在有和与及或不这那个们我你他她它也就都而着把被从到对说上下中里为以之其所很又还让给向于等匹支只条位座")
-_NUMERALS = set("一二三四五六七八九十百千万两零年")
-_MIN_OCCURRENCES = 3
-_MAX_TERMS = 200
 # The prompt's own words and chat template beside the pieces (measured: ~80 cl100k tokens), and
 # the pieces a window must hold at once: the previous piece, its translation (~1.5x), this piece,
 # and this piece's translation (up to 2x).
@@ -82,15 +69,6 @@ class TranslateOptions:
 
 
 @dataclass(frozen=True)
-class Paragraph:
-    """One source paragraph and the whitespace that followed it in the document."""
-
-    index: int
-    text: str
-    separator: str
-
-
-@dataclass(frozen=True)
 class TranslatedParagraph:
     """A paragraph's translation, ready to print followed by the source's separator."""
 
@@ -106,19 +84,6 @@ def resolve_languages(text: str, options: TranslateOptions) -> tuple[str, str]:
     source = detect_language(text) if options.source == "auto" else options.source
     target = options.target or ("en" if is_chinese(source) else "zh")
     return source, target
-
-
-def split_paragraphs(text: str) -> list[Paragraph]:
-    """Paragraphs with their following separators; blank lines separate them when the text has
-    any, single line breaks otherwise (text that puts one paragraph per line)."""
-    body = text.strip()
-    pattern = _BLANK_LINE if _BLANK_LINE.search(body) else _LINE_BREAK
-    paragraphs, position = [], 0
-    for match in pattern.finditer(body):
-        paragraphs.append(Paragraph(len(paragraphs), body[position : match.start()], match.group()))
-        position = match.end()
-    paragraphs.append(Paragraph(len(paragraphs), body[position:], "\n"))
-    return [p for p in paragraphs if p.text.strip()]
 
 
 def translate(
@@ -140,22 +105,6 @@ def translate(
         return
     run.learn_terms(document.text, terms, document.text)
     yield from _side_by_side(run, runs, terms, document.text)
-
-
-def split_runs(paragraphs: Sequence[Paragraph], count: int) -> list[list[Paragraph]]:
-    """At most `count` consecutive runs of whole paragraphs, of about equal length in characters:
-    a paragraph goes to the run its middle character falls in."""
-    total = sum(len(p.text) for p in paragraphs) or 1
-    runs: list[list[Paragraph]] = []
-    done, current = 0, -1
-    for paragraph in paragraphs:
-        share = min(count - 1, (done + len(paragraph.text) // 2) * count // total)
-        if share != current:
-            runs.append([])
-            current = share
-        runs[-1].append(paragraph)
-        done += len(paragraph.text)
-    return runs
 
 
 _DONE = object()  # a run has yielded all its paragraphs
@@ -198,25 +147,6 @@ def _side_by_side(run: _Translation, runs: list[list[Paragraph]], terms: list[st
     finally:
         stop.set()
         pool.shutdown()
-
-
-def split_piece(text: str, model: Model, piece_tokens: int) -> list[str]:
-    """A paragraph as pieces of at most `piece_tokens` model tokens, cut at sentence ends."""
-    flat = _joined_lines(text.strip())  # a hard-wrapped paragraph is one paragraph
-    if model.count_tokens(flat) <= piece_tokens:
-        return [flat]
-    document = Document(source="<paragraph>", pages=(Page(1, flat),))
-    chunks = chunk_document(document, ChunkConfig(size=piece_tokens, overlap=0), counter=model.count_tokens)
-    return [chunk.text for chunk in chunks]
-
-
-def _joined_lines(text: str) -> str:
-    """Line breaks inside a paragraph removed: nothing between Chinese characters, a space elsewhere."""
-    def joiner(match: re.Match[str]) -> str:
-        before, after = text[max(match.start() - 1, 0)], text[match.end() : match.end() + 1]
-        return "" if _CJK_CHAR.match(before) and _CJK_CHAR.match(after) else " "
-
-    return _LINE_BREAK.sub(joiner, text)
 
 
 class _Translation:
@@ -336,66 +266,6 @@ class _Translation:
         return "\n".join(lines[:_MAX_GLOSSARY_LINES])
 
 
-def recurring_terms(text: str, chinese: bool) -> list[str]:
-    """Names and terms worth a glossary entry: sequences that recur, longest first.
-
-    Chinese: 3-6 character sequences seen at least three times, not starting or ending with a
-    function character, not mostly numerals, and not just part of a longer recurring sequence. Latin script:
-    capitalised words and phrases not at a sentence start, seen at least three times.
-    """
-    counts: dict[str, int] = {}
-    if chinese:
-        for run in _CJK_RUN.findall(text):
-            for size in (3, 4, 5, 6):  # two-character sequences are mostly common words
-                for i in range(len(run) - size + 1):
-                    gram = run[i : i + size]
-                    counts[gram] = counts.get(gram, 0) + 1
-        candidates = {g: c for g, c in counts.items() if c >= _MIN_OCCURRENCES and _could_be_term(g)}
-        # "雾溪" inside "雾溪镇": keep the shorter only when it also occurs on its own often enough.
-        terms = [g for g, c in candidates.items() if not any(g in longer and c - candidates[longer] < _MIN_OCCURRENCES for longer in candidates if len(longer) > len(g))]
-    else:
-        for match in _NAME.finditer(text):
-            counts[match.group()] = counts.get(match.group(), 0) + 1
-        terms = [name for name, count in counts.items() if count >= _MIN_OCCURRENCES]
-    terms.sort(key=lambda term: (-len(term), -counts[term], term))
-    return terms[:_MAX_TERMS]
-
-
-def _could_be_term(gram: str) -> bool:
-    """False for fragments of ordinary phrasing: a function character at an edge or "的" inside,
-    or a number ("二十", "十年代")."""
-    if gram[0] in _FUNCTION_CHARS or gram[-1] in _FUNCTION_CHARS or "的" in gram or gram[-1] in _NUMERALS:
-        return False
-    return sum(char in _NUMERALS for char in gram) * 2 < len(gram)
-
-
-def sentence_with(text: str, term: str) -> str:
-    """The sentence (at most ~200 characters around the term) where `term` first occurs."""
-    at = text.find(term)
-    start = max(text.rfind(mark, 0, at) for mark in ("。", "！", "？", ". ", "\n")) + 1
-    end_marks = [text.find(mark, at) for mark in ("。", "！", "？", ". ", "\n")]
-    end = min([e + 1 for e in end_marks if e >= 0] or [len(text)])
-    start, end = max(start, at - 100), min(end, at + len(term) + 100)
-    return text[start:end].strip()
-
-
-def clean_term(reply: str, term: str, target: str) -> str | None:
-    """The translation in a reply to the term prompt, or None when it does not look like one.
-
-    Small models wrap it ('The translation of "X" is "Y".'): the last quoted phrase is taken.
-    Rejected: long replies, the term itself, or text still in the source script.
-    """
-    quoted = re.findall(r"[\"“”']([^\"“”']{1,60})[\"“”']", reply)
-    candidate = (quoted[-1] if quoted else reply.strip().splitlines()[0] if reply.strip() else "").strip(" .。\"'“”")
-    if not candidate or candidate == term or len(candidate.split()) > 6 or len(candidate) > 60:
-        return None
-    if not is_chinese(target) and _CJK_RUN.search(candidate) or HAN_CHARACTER.search(candidate) and not is_chinese(target):
-        return None
-    if is_chinese(target) and not HAN_CHARACTER.search(candidate):
-        return None
-    return candidate
-
-
 def _unwrap(reply: str) -> str:
     """The translation without tags a small model sometimes copies from the prompt."""
     return re.sub(r"^\s*<text>\s*|\s*</text>\s*$", "", reply.strip()).strip()
@@ -406,19 +276,3 @@ def missing_numbers(source: str, translation: str) -> tuple[str, ...]:
     rendered as words or month names, so they are not checked)."""
     found = set(_NUMBER.findall(translation.replace(",", "")))
     return tuple(n for n in dict.fromkeys(_NUMBER.findall(source)) if len(n) > 1 and n.replace(",", "") not in found)
-
-
-def load_glossary_csv(text: str) -> dict[str, str]:
-    """Pinned terms from CSV text: `source,translation` per row; a header row and blank rows are skipped."""
-    import csv
-    import io
-
-    terms: dict[str, str] = {}
-    for row in csv.reader(io.StringIO(text)):
-        cells = [cell.strip() for cell in row]
-        if len(cells) < 2 or not cells[0] or not cells[1] or cells[0].startswith("#"):
-            continue
-        if cells[0].lower() in ("source", "term", "src") and not terms:
-            continue  # header
-        terms[cells[0]] = cells[1]
-    return terms
