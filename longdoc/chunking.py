@@ -189,15 +189,16 @@ def _overlap_start(units: list[_Unit], first: int, last: int, overlap: int) -> i
 
 def _make_chunk(document: Document, start: int, end: int, index: int, counter: TokenCounter) -> Chunk:
     text = document.text[start:end]
+    page_start, page_end, line_start, line_end = document.pages_and_lines(start, end)
     return Chunk(
         id=f"{document.content_hash[:12]}-{index}",
         index=index,
         text=text,
         start=start,
         end=end,
-        page_start=document.page_at(start),
-        page_end=document.page_at(end - 1),
-        line_start=document.line_at(start),
-        line_end=document.line_at(end - 1),
+        page_start=page_start,
+        page_end=page_end,
+        line_start=line_start,
+        line_end=line_end,
         tokens=counter(text),
     )

@@ -82,3 +82,8 @@ class Document:
     def line_at(self, offset: int) -> int:
         """1-based line number of character `offset` of `text`."""
         return bisect.bisect_left(self._newlines, offset) + 1
+
+    def pages_and_lines(self, start: int, end: int) -> tuple[int, int, int, int]:
+        """(page_start, page_end, line_start, line_end) of `text[start:end]`, as a `TextSpan` holds them."""
+        last = max(start, end - 1)  # end is exclusive; an empty span lies where it starts
+        return self.page_at(start), self.page_at(last), self.line_at(start), self.line_at(last)

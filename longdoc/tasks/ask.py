@@ -249,11 +249,9 @@ def whole_document(document: Document, model: Model, budget: int, limit: int) ->
 
 
 def _source(document: Document, number: int, span: _Span) -> Source:
-    last = max(span.start, span.end - 1)
     return Source(
         number, document.text[span.start : span.end].strip(), span.start, span.end,
-        document.page_at(span.start), document.page_at(last), document.line_at(span.start), document.line_at(last),
-        span.score, tuple(span.chunks),
+        *document.pages_and_lines(span.start, span.end), span.score, tuple(span.chunks),
     )
 
 
