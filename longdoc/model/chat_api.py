@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from longdoc import __version__
 from longdoc.model.protocol import GenerationOptions, Prompt
-from longdoc.errors import PromptTooLong, RemoteModelError, ServerUnavailable
+from longdoc.errors import ModelChoiceError, PromptTooLong, RemoteModelError, ServerUnavailable
 from longdoc.model.window import too_long
 
 # Statuses a server uses for "busy or briefly broken, try again": rate limited, request timeout,
@@ -70,7 +70,7 @@ class RemoteConfig:
     def __post_init__(self) -> None:
         scheme = urlsplit(self.base_url).scheme
         if scheme not in ("http", "https") or not urlsplit(self.base_url).hostname:
-            raise RemoteModelError(f"the base URL must be an http:// or https:// URL, not {self.base_url!r}")
+            raise ModelChoiceError(f"{self.base_url!r} is not an http:// or https:// URL", "--base-url")
         assert self.model, "the served model's name is required"
         assert self.context_window is None or self.context_window >= 256, "context_window must be >= 256"
         assert self.concurrency >= 1, "concurrency must be >= 1"

@@ -2,8 +2,8 @@
 
 A spec is either `LocalSpec` (a preset, Hugging Face directory or GGUF file for the local engine)
 or `RemoteConfig` (an OpenAI-compatible server). `model_spec` builds it from the settings and is
-the only place that checks the choice: backend, server URL and served name, and that no local
-model is named for a server.
+the only place that checks the choice (backend, served name, no local model named for a server);
+the server URL is checked where it is kept, by `RemoteConfig` itself.
 """
 
 from __future__ import annotations
@@ -51,8 +51,6 @@ def model_spec(settings: ModelSettings) -> ModelSpec:
     for value, flag in ((settings.base_url, "--base-url"), (settings.api_model, "--api-model")):
         if not value:
             raise ModelChoiceError(f"the openai backend needs {flag} (or {flag[2:].replace('-', '_')} in longdoc.toml)", flag)
-    if not settings.base_url.startswith(("http://", "https://")):  # type: ignore[union-attr]
-        raise ModelChoiceError(f"{settings.base_url!r} is not an http:// or https:// URL", "--base-url")
     given = {
         "context_window": settings.context_window,
         "concurrency": settings.concurrency,
