@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -99,3 +101,20 @@ def _echo_reply(prompt: str) -> str:
 def fake_model() -> type[FakeModel]:
     """The FakeModel class, to build with the window, replies or interruption a test needs."""
     return FakeModel
+
+
+class BagOfWords:
+    """A hashed bag-of-words `Embedder`: deterministic and instant, and good enough to find shared words."""
+
+    id = "fake-bow"
+    max_tokens = 256
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def embed(self, texts, on_progress=None):  # type: ignore[no-untyped-def]
+        vectors = np.zeros((len(texts), 64), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                vectors[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1.0
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)

@@ -4,14 +4,13 @@ the fake server on 127.0.0.1; tests/test_llamacpp_server.py runs llama.cpp's own
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+from conftest import BagOfWords
 from chat_server import ChatServer
 
 from longdoc.chunking import ChunkConfig, chunk_document
@@ -153,29 +152,12 @@ def test_a_refusal_without_numbers_shrinks_the_window_below_the_prompt() -> None
     assert model.served_window == 8192  # what the server accepts was not said
 
 
-class _Words:
-    """A hashed bag-of-words embedder: deterministic and instant."""
-
-    id = "fake-bow"
-    max_tokens = 256
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def embed(self, texts, on_progress=None):  # type: ignore[no-untyped-def]
-        vectors = np.zeros((len(texts), 64), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                vectors[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1.0
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
-
-
 def _manual() -> tuple[Document, DocumentMemory]:
     pages = [" ".join(f"Page {p} lists pump part {p}-{n} and its torque." for n in range(80)) for p in range(1, 9)]
     pages[5] += " The brass key to the lamp room hangs behind the chart cabinet in the north office."
     document = Document(source="manual.pdf", pages=tuple(Page(i + 1, t) for i, t in enumerate(pages)), kind="pdf")
-    chunks = chunk_document(document, ChunkConfig(size=200, overlap=10), counter=_Words().count_tokens)
-    return document, DocumentMemory(chunks, _Words().embed([c.text for c in chunks]), _Words())
+    chunks = chunk_document(document, ChunkConfig(size=200, overlap=10), counter=BagOfWords().count_tokens)
+    return document, DocumentMemory(chunks, BagOfWords().embed([c.text for c in chunks]), BagOfWords())
 
 
 def _cites_the_key(messages: list[dict[str, str]], body: dict[str, object]) -> str:

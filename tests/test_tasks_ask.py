@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
+from conftest import BagOfWords
 
 from longdoc.chunking import ChunkConfig, chunk_document
 from longdoc.document import Document, Page
 from longdoc.memory.index import DocumentMemory
 from longdoc.tasks.ask import NOT_FOUND_MARKER, AskOptions, ask, ask_by_reading, interpret
 from longdoc.tasks.results import ResultCache
-
-
-class BagOfWords:
-    """A hashed bag-of-words embedder: deterministic and instant."""
-
-    id = "fake-bow"
-    max_tokens = 256
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def embed(self, texts, on_progress=None):  # type: ignore[no-untyped-def]
-        vectors = np.zeros((len(texts), 64), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                vectors[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1.0
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
 
 
 def _manual() -> Document:
