@@ -216,3 +216,19 @@ def test_the_dynamic_kernel_gives_every_linear_int8_rows_and_the_float_heads_tok
     # Nine rows (a prompt) take the float weights exactly.
     many = torch.randn(9, COLS)
     assert torch.equal(model.proj(many), F.linear(many, model.proj.weight, model.proj.bias))
+
+
+@pytest.mark.skipif(not dynamic_int8_available(), reason="torch has no x86 quantized kernels here")
+def test_a_batched_row_with_an_outlier_does_not_flatten_the_others(tmp_path: Path) -> None:
+    """Regression: fbgemm quantized a batched step's rows with one scale, so one row with a large
+    activation (Qwen's outliers) left the other rows a few quantization levels."""
+    model = _tiny_with_codes(tmp_path, torch.float32)
+    attach_decode_weights(model, tmp_path, decode_rows=8, kernel="dynamic")
+    rows = torch.randn(8, COLS)
+    rows[0, 3] = 2000.0  # one outlier in the first row only
+    expected = F.linear(rows, model.other.weight, model.other.bias)
+    got = model.other(rows)
+    for row in range(1, 8):  # every other row as exact as it is alone
+        assert _relative(got[row], expected[row]) < 4e-2
+    assert _relative(got[1:2], F.linear(rows[1:2], model.other.weight, model.other.bias)) < 4e-2
+

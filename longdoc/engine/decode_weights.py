@@ -216,8 +216,16 @@ class DynamicInt8Linear(DecodeLinear):
     int8_packed: torch.ScriptObject
 
     def low_bit(self, x: torch.Tensor) -> torch.Tensor:
+        # fbgemm quantizes its whole input with one scale, so in a batched step a row with an
+        # outlier (Qwen has them) would flatten every other row to a few levels: measured on
+        # qwen2.5-0.5b, 8 prompts x 40 greedy tokens, 4 of 8 came out as the float model's batched,
+        # 7 of 8 one row at a time. Each row is brought to the same peak first and scaled back
+        # after (the product is linear): per-row quantization in one call. One row: unchanged.
+        rows = x.float()  # (rows, in)
+        peak = rows.abs().amax(dim=-1, keepdim=True).clamp_min(1e-12)  # (rows, 1)
         # reduce_range: 7-bit activations, so fbgemm's paired u8 x s8 sums never saturate int16.
-        return torch.ops.quantized.linear_dynamic(x.float(), self.int8_packed, True).to(x.dtype)
+        out = torch.ops.quantized.linear_dynamic(rows / peak, self.int8_packed, True)  # (rows, out)
+        return (out * peak).to(x.dtype)
 
 
 class _Shortlisted(DecodeLinear):
