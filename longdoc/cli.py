@@ -434,6 +434,8 @@ def _model(settings: Settings, cache: SegmentCacheConfig | None = None) -> Model
         raise typer.BadParameter(str(wrong), param_hint=wrong.option) from None
     if "open_model" in _given:
         return _given["open_model"](spec, cache)  # type: ignore[no-any-return]
+    if not _debug:  # transformers logs its notices instead of warning them; read at its import
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     if not isinstance(spec, LocalSpec):
         served = open_model(spec, _home())
         if spec.context_window is None:  # not configured: say what the server told us, and where
@@ -556,7 +558,6 @@ def _warnings_shown() -> Iterator[None]:
         elif _debug:
             stderr.print(f"debug: {category.__name__}: {message} ({filename}:{lineno})", markup=False, style="dim")
 
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # transformers logs notices rather than warning them
     with warnings.catch_warnings():
         warnings.simplefilter("always")  # `show` decides: --debug is known only once the command runs
         warnings.showwarning = show

@@ -65,21 +65,25 @@ def advance(bar: Progress, steps: int = 1) -> None:
 
 
 def reporter(bar: Progress, label: str) -> reports.OnProgress:
-    """An `OnProgress` that shows the library's reports on `bar`: "label: phase", and the bar moves
-    by tokens generated where the phase has a token limit (a long batch still shows movement, and
-    the estimate follows the decoding speed), else by units done. A new phase restarts the clock."""
-    shown = {"phase": ""}
+    """An `OnProgress` that shows the library's reports on `bar` as "label: phase" with its count;
+    a new phase or stage restarts the clock, so the estimate follows the speed of what is under way."""
+    shown: dict[str, tuple[str, str]] = {"stage": ("", "")}
 
     def on_progress(report: reports.Progress) -> None:
         task = bar.task_ids[0]
-        by_tokens = report.token_limit > 0
-        completed = min(report.tokens, report.token_limit) if by_tokens else report.done
-        total = report.token_limit if by_tokens else report.total
-        count = " ".join(filter(None, [_count(report.done, report.total), report.unit]))
-        if by_tokens:  # before the first token comes the prompt: say it is being read
-            count += f" · {report.tokens} tokens" if report.tokens or not report.read else f" · reading {report.read} tokens"
-        if report.phase != shown["phase"]:
-            shown["phase"] = report.phase
+        count = _count(report.done, report.total)
+        # Before the first token comes the prompt: the bar moves by tokens read, then by tokens
+        # generated (each a stage of its own: its speed, its estimate), else by units done.
+        if report.token_limit and not report.tokens and report.read and report.prompt_tokens:
+            stage, completed, total = "reading", min(report.read, report.prompt_tokens), report.prompt_tokens
+            count += f" · reading {completed}/{total} tokens"
+        elif report.token_limit:
+            stage, completed, total = "writing", min(report.tokens, report.token_limit), report.token_limit
+            count += f" · {report.tokens} tokens"
+        else:
+            stage, completed, total = "", report.done, report.total
+        if (report.phase, stage) != shown["stage"]:
+            shown["stage"] = (report.phase, stage)
             bar.reset(task, total=total, completed=completed, description=f"{label}: {report.phase}", count=count)
         else:
             bar.update(task, total=total, completed=completed, count=count)

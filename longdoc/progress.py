@@ -21,8 +21,8 @@ class Progress:
     total: int | None  # units in all, known before the first starts; None where it cannot be
     tokens: int = 0  # new tokens the model has generated in this phase so far
     token_limit: int = 0  # the most it may generate in this phase (0: no limit known)
-    unit: str = ""  # what `done` counts, where it is not steps: "tokens" while reading a prompt
-    read: int = 0  # prompt tokens read so far in this phase (before the first token is generated)
+    read: int = 0  # prompt tokens read so far in this phase (padding of a batch included)
+    prompt_tokens: int = 0  # prompt tokens this phase has to read (0: not counted)
 
 
 OnProgress = Callable[[Progress], None]

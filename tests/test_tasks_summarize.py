@@ -253,4 +253,4 @@ def test_progress_names_the_phase_and_its_count_before_the_first_step_and_moves_
     first, last = reports[0], reports[-1]
     assert first.phase == last.phase == "writing"
     assert first.done == 0 and first.total == last.total == last.done > 1  # the count is known up front
-    assert first.token_limit > 0 and last.tokens > 0  # a long batch moves by tokens generated
+    assert first.prompt_tokens > 0 and first.token_limit > 0 and last.tokens > 0  # it moves by tokens read, then generated

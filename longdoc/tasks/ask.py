@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from longdoc.chunking import ChunkConfig, chunk_document
 from longdoc.document import Document, TextSpan
-from longdoc.model.protocol import GenerationOptions, Model
 from longdoc.memory.index import DocumentMemory, Hit
 from longdoc.memory.lexical import Vocabulary, tokenize
+from longdoc.model.protocol import GenerationOptions, Model
+from longdoc.progress import OnProgress
 from longdoc.script import HAN
 from longdoc.tasks.cleanup import sentences, tidy
 from longdoc.tasks.prompts import PromptTemplate, load_prompt, prompt_text
 from longdoc.tasks.replan import replanned
 from longdoc.tasks.results import ResultCache, result_key
 from longdoc.tasks.scope import MULTIPLE_CHOICE, question_terms, unmentioned
-from longdoc.progress import OnProgress, Progress
 from longdoc.tasks.steps import Step, run_steps, tracked
 
 # What the prompt tells the model to write when the passages do not hold the answer.
@@ -143,25 +143,11 @@ def _answer(
     rendered = prompt.render(question=question, **texts)
     key = result_key("ask", model.name, prompt.sha256, options.answer_tokens, rendered)
     options_ = GenerationOptions(max_new_tokens=options.answer_tokens, batch_size=1)
-    options_, on_done = tracked(phase, 1, options.answer_tokens, options_, on_progress)
-    if on_progress is not None and results.get(key) is None:
-        options_ = _reading_reported(options_, model.count_tokens(prompt_text(rendered)), on_progress)
+    reading = model.count_tokens(prompt_text(rendered)) if on_progress is not None else 0
+    options_, on_done = tracked(phase, 1, options.answer_tokens, options_, on_progress, reading)
     reply = run_steps(model, results, [Step(key, rendered)], options_, on_done)[0]
     text = tidy(reply, truncated=model.count_tokens(reply) >= options.answer_tokens - 2)
     return verify(attribute(interpret(question, text, given, model.name)))
-
-
-def _reading_reported(options: GenerationOptions, prompt_tokens: int, on_progress: OnProgress) -> GenerationOptions:
-    """`options` that also report the prompt being read, token by token: a whole document read
-    through the engine takes minutes before the first word of the answer."""
-    read = 0
-
-    def on_read(count: int) -> None:
-        nonlocal read
-        read = min(prompt_tokens, read + count)
-        on_progress(Progress("reading", read, prompt_tokens, unit="tokens"))
-
-    return replace(options, on_read=on_read)
 
 
 def ask_by_reading(

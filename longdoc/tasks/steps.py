@@ -57,10 +57,12 @@ def run_steps(
 
 
 def tracked(
-    phase: str, total: int, token_limit: int, options: GenerationOptions, on_progress: OnProgress | None
+    phase: str, total: int, token_limit: int, options: GenerationOptions, on_progress: OnProgress | None,
+    prompt_tokens: int = 0,
 ) -> tuple[GenerationOptions, Callable[[int], None] | None]:
     """`options` and an `on_done` for `run_steps` that report `phase` to `on_progress`: steps done of
-    `total`, and every token generated on the way, so a long batch shows movement.
+    `total`, the `prompt_tokens` read first and every token generated after, so a long batch shows
+    movement from the start (a whole document read through the engine takes minutes).
 
     The first report (nothing done) goes out at once, so the count is known before any step starts."""
     if on_progress is None:
@@ -68,7 +70,7 @@ def tracked(
     state = {"done": 0, "tokens": 0, "read": 0}
 
     def report() -> None:
-        on_progress(Progress(phase, state["done"], total, state["tokens"], token_limit, read=state["read"]))
+        on_progress(Progress(phase, state["done"], total, state["tokens"], token_limit, state["read"], prompt_tokens))
 
     def on_token(count: int) -> None:
         state["tokens"] += count

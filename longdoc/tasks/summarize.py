@@ -33,16 +33,16 @@ from typing import Literal
 
 from longdoc.chunking import Chunk, ChunkConfig, chunk_document
 from longdoc.document import Document, TextSpan
-from longdoc.model.protocol import GenerationOptions, Model, Prompt
 from longdoc.errors import ModelError
+from longdoc.model.protocol import GenerationOptions, Model, Prompt
+from longdoc.progress import OnProgress
 from longdoc.tasks.cleanup import sentences, tidy
 from longdoc.tasks.facts import Fact, Part, covers, plan_parts, score_facts, sentence_facts
 from longdoc.tasks.grounding import Dropped, SourceFacts, drop_unsupported, western_amounts
 from longdoc.tasks.language import count_words, detect_language, is_chinese, language_name
-from longdoc.tasks.prompts import PromptTemplate, load_prompt
+from longdoc.tasks.prompts import PromptTemplate, load_prompt, prompt_text
 from longdoc.tasks.replan import replanning
 from longdoc.tasks.results import ResultCache, result_key
-from longdoc.progress import OnProgress
 from longdoc.tasks.steps import Step, run_steps, tracked
 
 Style = Literal["paragraph", "bullets"]
@@ -232,9 +232,11 @@ class _Run:
 
     def _run(self, phase: str, steps: list[Step], caps: list[int]) -> list[str]:
         """Every step's reply, tidied; one batch shares the largest cap, each reply is judged by its own."""
-        cached = sum(self.results.get(step.key) is not None for step in steps)
+        pending = [step for step in steps if self.results.get(step.key) is None]
+        cached = len(steps) - len(pending)
+        reading = sum(self.model.count_tokens(prompt_text(step.prompt)) for step in pending) if self.on_progress else 0
         options = GenerationOptions(max_new_tokens=max(caps), batch_size=self.options.batch_size)
-        options, on_done = tracked(phase, len(steps), sum(caps), options, self.on_progress)
+        options, on_done = tracked(phase, len(steps), sum(caps), options, self.on_progress, reading)
         outputs = run_steps(self.model, self.results, steps, options, on_done)
         self.cached += cached
         self.generated += len(steps) - cached
