@@ -130,6 +130,9 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="an AskOptions field for this run, e.g. max_sources=5 (repeatable)")
     parser.add_argument("--index-home", type=Path, default=Path.home() / ".cache" / "longdoc-bench")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="keep the model's step results here (default: a fresh cache, so every step runs); "
+                             "a second run of a change then re-uses the steps it did not change (its seconds are not comparable)")
     parser.add_argument("--json-out", type=Path, required=True)
     args = parser.parse_args()
     # Deliberately another checkout's longdoc (--root), ahead of this one's: nothing has imported
@@ -155,7 +158,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-results-") as scratch:
         from longdoc.tasks.results import ResultCache
 
-        results = ResultCache(Path(scratch))
+        results = ResultCache(args.results or Path(scratch))
         for item in chosen:
             if item.key in seen:
                 continue
@@ -178,7 +181,10 @@ def main() -> None:
             row = {"key": item.key, "task": item.task, "question": item.question, "answer": text[:600],
                    "refused": refused, "ok": score(item, text, refused), "seconds": round(time.perf_counter() - started, 1),
                    # an answer set aside by the support check, and whether it would have counted
-                   "unverified": unverified[:300], "unverified_ok": bool(unverified) and score(item, unverified, False)}
+                   "unverified": unverified[:300], "unverified_ok": bool(unverified) and score(item, unverified, False),
+                   # quoting (tasks/quotes.py): each passage's reply in rank order, whether it counted, whether it is right
+                   "quotes": [{"source": n, "reply": r[:200], "held": h, "ok": score(item, r, False)}
+                              for n, r, h in (getattr(answer, "quotes", []) if not args.search_only else [])]}
             done["rows"].append(row)
             print(f"{item.task:12} {'OK ' if row['ok'] else 'no '} {row['seconds']:6.1f}s {item.question[:60]!r} -> {text[:90]!r}", flush=True)
             _save(args, done)
@@ -217,13 +223,21 @@ def _prepare_home(home: Path) -> None:
 
 
 def _load(spec: str, home: Path, weights: str = "auto"):  # type: ignore[no-untyped-def]
-    from longdoc.engine import segment_cache
+    import importlib
+
     from longdoc.engine.loading import load_model
     from longdoc.tasks.ask import ask
 
-    # The engine's memory sizes `longdoc ask` uses, where the checkout has its own (not the main of
-    # 2026-12-02: the default window).
-    cache = segment_cache.answering_config() if hasattr(segment_cache, "answering_config") else None
+    # The engine's memory sizes `longdoc ask` uses, where the checkout has its own: in
+    # engine/cache_config.py since 2026-12-04, engine/segment_cache.py before; the main of
+    # 2026-12-02 has none (the default window).
+    cache = None
+    for name in ("longdoc.engine.cache_config", "longdoc.engine.segment_cache"):
+        try:
+            cache = importlib.import_module(name).answering_config()
+            break
+        except (ImportError, AttributeError):
+            continue
     # Checkouts before the 4-bit decoding path take no `weights`.
     extra = {"weights": weights} if weights != "auto" else {}
     return load_model(spec, home, cache=cache, **extra), ask
