@@ -162,8 +162,6 @@ def answer(document: Document, result: Answer, as_json: bool) -> None:
                 "citations_matched": result.matched,
                 "unverified_answer": result.unverified,  # a reply set aside: no passage holds its words
                 "unmentioned": result.unmentioned,  # what the question names and the document never does
-                # what each passage, asked alone, quoted; "held": whether the passage has those words
-                "quotes": [{"source": n, "reply": reply, "held": kept} for n, reply, kept in result.quotes],
                 "sources": [{**asdict(s), "location": s.location(document.kind), "cited": s.number in result.cited}
                             for s in result.sources],
                 "timings": {name: round(seconds, 3) for name, seconds in result.timings.items()},

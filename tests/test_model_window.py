@@ -20,13 +20,10 @@ from longdoc.memory.index import DocumentMemory
 from longdoc.model.chat_api import DEFAULT_CONTEXT_WINDOW, RemoteConfig
 from longdoc.model.server import OpenAIModel
 from longdoc.model.window import OLLAMA_DEFAULT, Refusal, discover, too_long
-from longdoc.tasks.ask import AskOptions, ask
+from longdoc.tasks.ask import ask
 from longdoc.tasks.results import ResultCache
 from longdoc.tasks.summarize import SummaryOptions, summarize
 from longdoc.tasks.translate import TranslateOptions, translate
-
-# The passages packed into one prompt, the path a too-long refusal re-plans (quoting asks of one passage at a time).
-ALL_AT_ONCE = AskOptions(quote=False)
 
 LLAMA_CPP = "request (2623 tokens) exceeds the available context size (2048 tokens), try increasing it"
 
@@ -175,7 +172,7 @@ def test_ask_packs_again_within_the_window_a_refusal_taught(tmp_path: Path) -> N
     with ChatServer(respond=_cites_the_key) as server:
         server.context_size = 2048
         model = _model(server)
-        answer = ask(document, memory, "Where is the brass key to the lamp room?", model, ResultCache(tmp_path), ALL_AT_ONCE)
+        answer = ask(document, memory, "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
     assert answer.supported and "chart cabinet" in answer.text and answer.cited
     assert server.refused == 1 and len(server.requests) == 2  # one refusal, then the prompt that fit
     assert server.prompt_tokens(server.requests[-1]["messages"]) <= 2048  # type: ignore[arg-type]
@@ -187,7 +184,7 @@ def test_a_prompt_that_never_fits_fails_with_one_clear_line_after_bounded_replan
         for _ in range(5):  # a server that keeps refusing, and never says its limit
             server.fail_next(400, body=json.dumps({"error": {"message": "The prompt is too long."}}).encode())
         with pytest.raises(PromptTooLong) as caught:
-            ask(document, memory, "Where is the brass key to the lamp room?", _model(server), ResultCache(tmp_path), ALL_AT_ONCE)
+            ask(document, memory, "Where is the brass key to the lamp room?", _model(server), ResultCache(tmp_path))
     message = str(caught.value)
     assert message.startswith(f"the model server at {server.url}/chat/completions answered HTTP 400: The prompt is too long.")
     assert "still too long after planning it 2 more times" in message and "--context-window" in message and "\n" not in message

@@ -21,11 +21,6 @@ def _manual() -> Document:
     return Document(source="manual.pdf", pages=tuple(Page(i + 1, t) for i, t in enumerate(pages)), kind="pdf")
 
 
-# The eight passages put to the model at once (the path for options and yes-or-no questions, and
-# with quoting off): the tests of that path's prompt, second look and checks.
-ALL_AT_ONCE = AskOptions(quote=False)
-
-
 def _memory(document: Document) -> DocumentMemory:
     embedder = BagOfWords()
     chunks = chunk_document(document, ChunkConfig(size=60, overlap=10), counter=embedder.count_tokens)
@@ -43,7 +38,7 @@ def _cite_key_source(prompt: str) -> str:
 def test_the_answer_cites_the_page_the_fact_is_on(fake_model, tmp_path: Path) -> None:
     document = _manual()
     model = fake_model(context_window=600, reply=_cite_key_source)
-    answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path), ALL_AT_ONCE)
+    answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
     assert answer.supported and "chart cabinet" in answer.text
     (number,) = answer.cited
     cited = answer.sources[number - 1]
@@ -105,9 +100,9 @@ def test_a_repeated_question_reuses_the_cached_answer(fake_model, tmp_path: Path
     document = _manual()
     results = ResultCache(tmp_path)
     first = fake_model(context_window=600, reply=_cite_key_source)
-    ask(document, _memory(document), "Where is the brass key?", first, results, ALL_AT_ONCE)
+    ask(document, _memory(document), "Where is the brass key?", first, results)
     second = fake_model(context_window=600, reply=_cite_key_source)
-    assert ask(document, _memory(document), "Where is the brass key?", second, results, ALL_AT_ONCE).supported
+    assert ask(document, _memory(document), "Where is the brass key?", second, results).supported
     assert second.prompts == []
 
 
@@ -148,7 +143,7 @@ def _strict(prompt: str) -> bool:
 def test_a_refusal_gets_a_second_look_that_must_cite_a_passage(fake_model, tmp_path: Path) -> None:
     document = _manual()
     model = fake_model(context_window=2000, reply=lambda p: NOT_FOUND_MARKER if _strict(p) else _cite_key_source(p))
-    answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path), ALL_AT_ONCE)
+    answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
     assert answer.supported and answer.cited and "chart cabinet" in answer.text
     assert [_strict(p) for p in model.prompts] == [True, False]
     first, second = (len(re.findall(r"^\[\d+\] \(", p, re.M)) for p in model.prompts)
@@ -158,7 +153,7 @@ def test_a_refusal_gets_a_second_look_that_must_cite_a_passage(fake_model, tmp_p
 def test_an_uncited_second_look_does_not_overturn_the_refusal(fake_model, tmp_path: Path) -> None:
     document = _manual()
     model = fake_model(context_window=600, reply=lambda p: NOT_FOUND_MARKER if _strict(p) else "The Harbour Rovers won it.")
-    answer = ask(document, _memory(document), "Which pump did the north office replace?", model, ResultCache(tmp_path), ALL_AT_ONCE)
+    answer = ask(document, _memory(document), "Which pump did the north office replace?", model, ResultCache(tmp_path))
     assert not answer.supported and answer.text == "" and len(model.prompts) == 2
 
 
@@ -166,7 +161,7 @@ def test_an_uncited_answer_is_cited_to_the_passage_that_holds_its_words(fake_mod
     document = _manual()
     reply = "The brass key hangs behind the chart cabinet in the north office."  # right, but no [n]
     model = fake_model(context_window=600, reply=lambda p: NOT_FOUND_MARKER if _strict(p) else reply)
-    answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path), ALL_AT_ONCE)
+    answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
     assert answer.supported and answer.matched
     (number,) = answer.cited
     assert answer.sources[number - 1].page_start <= 6 <= answer.sources[number - 1].page_end
@@ -176,7 +171,7 @@ def test_an_uncited_answer_is_cited_to_the_passage_that_holds_its_words(fake_mod
 def test_an_answer_no_passage_holds_is_refused_and_kept_aside(fake_model, tmp_path: Path, reply: str) -> None:
     document = _manual()
     model = fake_model(context_window=600, reply=lambda p: reply)
-    answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path), ALL_AT_ONCE)
+    answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
     assert not answer.supported and answer.text == "" and answer.cited == []
     assert answer.unverified == reply and len(model.prompts) == 2  # the second look was no better
 
@@ -184,7 +179,7 @@ def test_an_answer_no_passage_holds_is_refused_and_kept_aside(fake_model, tmp_pa
 def test_an_answer_citing_the_wrong_passage_is_cited_to_the_one_holding_its_words(fake_model, tmp_path: Path) -> None:
     document = _manual()
     model = fake_model(context_window=600, reply=lambda p: _cite_key_source(p).replace("[1]", "[2]").replace("[3]", "[2]"))
-    answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path), ALL_AT_ONCE)
+    answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
     (number,) = answer.cited
     assert answer.supported and "chart cabinet" in answer.sources[number - 1].text
 
@@ -201,7 +196,7 @@ def test_an_answer_copied_from_a_passage_about_something_else_is_refused(fake_mo
 
     model = fake_model(context_window=600, reply=copy_the_tug)
     question = "When was the stone cottage of the lighthouse keeper built?"
-    answer = ask(document, _memory(document), question, model, ResultCache(tmp_path), AskOptions(whole_if_fits=False, quote=False))
+    answer = ask(document, _memory(document), question, model, ResultCache(tmp_path), AskOptions(whole_if_fits=False))
     assert model.prompts and answer.unmentioned == []  # the document speaks of the keeper: the model was asked
     assert not answer.supported and answer.unverified.startswith("It was built in 1961")
 
@@ -277,5 +272,5 @@ def test_a_document_that_fits_the_budget_is_given_whole_in_reading_order(fake_mo
 def test_an_answer_at_the_first_look_needs_no_second(fake_model, tmp_path: Path) -> None:
     document = _manual()
     model = fake_model(context_window=600, reply=_cite_key_source)
-    ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path), ALL_AT_ONCE)
+    ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
     assert len(model.prompts) == 1

@@ -20,9 +20,9 @@ from longdoc.memory.index import DocumentMemory, Hit
 from longdoc.memory.lexical import Vocabulary, tokenize
 from longdoc.model.protocol import GenerationOptions, Model
 from longdoc.progress import OnProgress
+from longdoc.script import HAN
 from longdoc.tasks.cleanup import sentences, tidy
 from longdoc.tasks.prompts import PromptTemplate, load_prompt, prompt_text
-from longdoc.tasks.quotes import Quoted, evidence, quotable, quote
 from longdoc.tasks.replan import replanned
 from longdoc.tasks.results import ResultCache, result_key
 from longdoc.tasks.scope import MULTIPLE_CHOICE, question_terms, unmentioned
@@ -57,11 +57,6 @@ class AskOptions:
     whole_if_fits: bool = True
     # Read mode: tokens per numbered passage of the whole document (a citation's granularity).
     read_passage_tokens: int = 300
-    # Retrieved passages are each asked alone for the words that answer (tasks/quotes.py), where
-    # the answer is words the document has (not a pick among options, not a yes or no).
-    quote: bool = True
-    # A quote is a name, a date, a phrase; a sentence at most.
-    quote_tokens: int = 40
 
 
 @dataclass(frozen=True)
@@ -96,8 +91,6 @@ class Answer:
     unverified: str = ""
     # What the question names that the document never does, when that decided the refusal.
     unmentioned: list[str] = field(default_factory=list)
-    # Quoting: each passage's reply, as (passage number, reply, whether its passage holds it).
-    quotes: list[tuple[int, str, bool]] = field(default_factory=list)
 
 
 @replanned  # a server that refuses the passages as too long has taught the model a smaller window
@@ -124,10 +117,6 @@ def ask(
     absent = unmentioned(question, document.text, memory.vocabulary, options.min_mentioned)
     if absent:
         return Answer(question, "", False, sources, [], model.name, {"retrieve": retrieved - started}, unmentioned=absent)
-    if options.quote and not whole and quotable(question, document.text):
-        answer = _quoted(question, sources, model, results, options, on_progress)
-        answer.timings = {"retrieve": retrieved - started, "answer": time.perf_counter() - retrieved}
-        return answer
     formatted = format_sources(sources, document.kind)
     answer = _answer(prompt, question, sources, model, results, options, on_progress, sources=formatted)
     if not answer.supported:
@@ -159,19 +148,6 @@ def _answer(
     reply = run_steps(model, results, [Step(key, rendered)], options_, on_done)[0]
     text = tidy(reply, truncated=model.count_tokens(reply) >= options.answer_tokens - 2)
     return verify(attribute(interpret(question, text, given, model.name)))
-
-
-def _quoted(
-    question: str, sources: list[Source], model: Model, results: ResultCache, options: AskOptions,
-    on_progress: OnProgress | None = None,
-) -> Answer:
-    """The answer quoted from the passages, each asked alone, cited to the passages that agree on it."""
-    passages = [(s.number, s.text) for s in sources]
-    found: Quoted = quote(question, passages, model, results, options.quote_tokens, on_progress)
-    if not found.text:
-        return Answer(question, "", False, sources, [], model.name, unverified=found.unheld, quotes=list(found.replies))
-    cites = ", ".join(str(n) for n in found.sources)
-    return Answer(question, f"{found.text} [{cites}]", True, sources, list(found.sources), model.name, quotes=list(found.replies))
 
 
 def ask_by_reading(
@@ -321,7 +297,7 @@ def verify(answer: Answer) -> Answer:
     terms = question_terms(answer.question)
     about = [s for s in answer.sources if on_topic(terms, s.text)]
     cited = [s for s in answer.sources if s.number in answer.cited]
-    held = set().union(*(evidence(s.text) for s in cited)) & own if cited else set()
+    held = set().union(*(_evidence(s.text) for s in cited)) & own if cited else set()
     if len(held) >= 0.5 * len(own) and any(s in about for s in cited):
         return answer
     if about:
@@ -346,22 +322,39 @@ def on_topic(terms: list[str], passage: str, min_share: float = 0.25) -> bool:
 
 def _own_terms(answer: Answer) -> set[str]:
     """The reply's distinctive terms that the question does not already hold (citations left out)."""
-    return evidence(_CITATION.sub(" ", answer.text)) - evidence(answer.question)
+    return _evidence(_CITATION.sub(" ", answer.text)) - _evidence(answer.question)
 
 
 def _best_holder(own: set[str], sources: list[Source]) -> tuple[Source, set[str]]:
     """The passage holding most of `own`, and those of its terms it holds."""
-    best = max(sources, key=lambda source: len(own & evidence(source.text)))
-    return best, own & evidence(best.text)
+    best = max(sources, key=lambda source: len(own & _evidence(source.text)))
+    return best, own & _evidence(best.text)
+
+
+# Words that occur in nearly every passage, so they show nothing about where a reply came from.
+_COMMON = frozenset(
+    "the and was were that this with from for are has have had its his her their they them which who whom "
+    "what when where how not but into than then also been being would could should there these those "
+    "according passage passages document text".split()
+)
+
+
+def _evidence(text: str) -> set[str]:
+    """A text's distinctive terms: words of 3+ letters, numbers (7-3-9-1 kept whole), Chinese character pairs."""
+    lowered = text.lower()
+    words = re.findall(r"[a-z0-9]+(?:[-./:][a-z0-9]+)*", lowered)
+    kept = {w for w in words if (len(w) > 2 or any(ch.isdigit() for ch in w)) and w not in _COMMON}
+    runs = re.findall(f"[{HAN}]+", lowered)
+    return kept | {run[i : i + 2] for run in runs for i in range(len(run) - 1)}
 
 
 def excerpt(text: str, question: str, width: int = 160) -> str:
     """The part of a passage to show next to its citation: the sentence sharing most words (or
     Chinese character pairs) with the question, widened to about `width` characters."""
     flat = " ".join(text.split())
-    wanted = evidence(question)
+    wanted = _evidence(question)
     pieces = [p for p in sentences(flat) if p.strip()] or [flat]
-    best = max(pieces, key=lambda piece: len(wanted & evidence(piece)))
+    best = max(pieces, key=lambda piece: len(wanted & _evidence(piece)))
     start = max(0, min(flat.index(best), len(flat) - width))
     snippet = flat[start : start + width]
     return ("..." if start else "") + snippet + ("..." if start + width < len(flat) else "")
