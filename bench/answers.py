@@ -182,7 +182,7 @@ def main() -> None:
                    "refused": refused, "ok": score(item, text, refused), "seconds": round(time.perf_counter() - started, 1),
                    # an answer set aside by the support check, and whether it would have counted
                    "unverified": unverified[:300], "unverified_ok": bool(unverified) and score(item, unverified, False),
-                   # quoting (tasks/quotes.py): each passage's reply in rank order, whether it counted, whether it is right
+                   # a checkout that quotes (6cb64a6, not adopted): each passage's reply in rank order, whether it counted, whether it is right
                    "quotes": [{"source": n, "reply": r[:200], "held": h, "ok": score(item, r, False)}
                               for n, r, h in (getattr(answer, "quotes", []) if not args.search_only else [])]}
             done["rows"].append(row)
