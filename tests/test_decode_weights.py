@@ -231,4 +231,3 @@ def test_a_batched_row_with_an_outlier_does_not_flatten_the_others(tmp_path: Pat
     for row in range(1, 8):  # every other row as exact as it is alone
         assert _relative(got[row], expected[row]) < 4e-2
     assert _relative(got[1:2], F.linear(rows[1:2], model.other.weight, model.other.bias)) < 4e-2
-
