@@ -8,7 +8,7 @@ to N tokens (translate zh->en).
 
   summarize  longdoc (writing prompts batched 8 a call) | unbatched (batch_size=1, bench/summarize_speed.py's
              baseline) | full attention: one "summarize this" prompt | llama.cpp: the same prompt
-  ask        longdoc retrieve | longdoc read (engine + block memory, `ask --mode read`) |
+  ask        longdoc retrieve | longdoc read (`ask --mode read`: the attention scan, then an answer) |
              full attention: the whole document + question | llama.cpp: the same prompt
   translate  longdoc (context + glossary, piece after piece) | plain loop: each paragraph alone
              through transformers generate | llama.cpp: the same loop
@@ -55,10 +55,10 @@ def source_text(task: str, essays: Path) -> str:
 
 def run_case(case: Row) -> Row:
     """One task, one method, one size (runs in a fresh process)."""
-    from longdoc.engine.cache_config import SegmentCacheConfig, reading_config
+    from longdoc.engine.cache_config import SegmentCacheConfig, answering_config
 
     task, method, tokens = case["task"], case["method"], case["tokens"]
-    config = reading_config() if method == "longdoc read" else SegmentCacheConfig()
+    config = answering_config() if method == "longdoc read" else SegmentCacheConfig()  # as the CLI loads it
     local, load_s = load_local(case["model"], case["device"], config)
     text = source_text(task, Path(case["essays"]))
     row: Row = {"task": task, "method": method, "tokens": tokens, "load_s": load_s}

@@ -347,12 +347,13 @@ def ask(
         typer.Option(
             "--mode",
             help="retrieve: answer from the best-matching passages (fast). read: the model reads the whole "
-            "document with block memory, the question first (slow: every token passes through the model).",
+            "document a window at a time and answers from the passages its attention to the question picks "
+            "(slow: every token passes through the model's first layers).",
         ),
     ] = "retrieve",
 ) -> None:
     """Answer a question about a document, citing the pages the answer comes from."""
-    from longdoc.engine.cache_config import answering_config, reading_config
+    from longdoc.engine.cache_config import answering_config
     from longdoc.tasks.ask import ask as answer_question
     from longdoc.tasks.ask import ask_by_reading
 
@@ -361,10 +362,10 @@ def ask(
         raise typer.BadParameter("the question is empty", param_hint="QUESTION")
     settings = flags.settings()
     if mode == "read" and settings.model.backend == "openai":
-        raise typer.BadParameter("read mode needs the local engine's block memory; use --backend local", param_hint="--mode")
+        raise typer.BadParameter("read mode needs the local engine's attention; use --backend local", param_hint="--mode")
     document = _load(file, encoding)
     if mode == "read":
-        model = _model(settings, cache=reading_config())
+        model = _model(settings, cache=answering_config())
         with progress("reading the whole document", total=None) as bar:
             result = ask_by_reading(document, question.strip(), model, _results(), on_progress=reporter(bar, "asking"))
     else:

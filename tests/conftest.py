@@ -103,6 +103,31 @@ def fake_model() -> type[FakeModel]:
     return FakeModel
 
 
+class AttendingModel(FakeModel):
+    """A FakeModel that also reports "attention" (`PassageScorer`): a passage's share of the words
+    it has in common with the prompt's text after the passages. Records each window it scores;
+    `fail_after_windows` raises KeyboardInterrupt once that many are scored, as Ctrl-C would."""
+
+    def __init__(self, *args, fail_after_windows: int | None = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.windows: list[list[str]] = []
+        self.fail_after_windows = fail_after_windows
+
+    def score_passages(self, prompt, marker, passages):  # type: ignore[no-untyped-def]
+        if self.fail_after_windows is not None and len(self.windows) >= self.fail_after_windows:
+            raise KeyboardInterrupt
+        self.windows.append(list(passages))
+        question = set(re.findall(r"\w+", _flat(prompt).split(marker)[1].lower()))
+        overlap = [len(question & set(re.findall(r"\w+", passage.lower()))) + 0.1 for passage in passages]
+        return [value / sum(overlap) for value in overlap]
+
+
+@pytest.fixture
+def attending_model() -> type[AttendingModel]:
+    """The AttendingModel class: a fake local engine for read mode."""
+    return AttendingModel
+
+
 class BagOfWords:
     """A hashed bag-of-words `Embedder`: deterministic and instant, and good enough to find shared words."""
 

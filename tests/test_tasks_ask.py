@@ -13,6 +13,7 @@ from longdoc.document import Document, Page
 from longdoc.memory.index import DocumentMemory
 from longdoc.tasks.ask import NOT_FOUND_MARKER, AskOptions, ask, ask_by_reading, interpret
 from longdoc.tasks.results import ResultCache
+from longdoc.tasks.scan import windows_of
 
 
 def _manual() -> Document:
@@ -128,6 +129,55 @@ def test_read_mode_gives_the_whole_document_with_the_question_before_and_after(f
     (cited,) = answer.sources  # only the cited passage is reported, not the hundreds read
     assert cited.number == answer.cited[0] > 1 and cited.page_start <= 6 <= cited.page_end
     assert "brass key" in cited.text
+
+
+def _ledger(pages: int = 40) -> Document:
+    """A long manual: far more passages than one window, the key's page near the end."""
+    texts = [" ".join(f"Page {p} lists routine pump maintenance item {n}." for n in range(30)) for p in range(1, pages + 1)]
+    texts[33] += " The brass key to the lamp room hangs behind the chart cabinet in the north office."
+    return Document(source="ledger.pdf", pages=tuple(Page(i + 1, t) for i, t in enumerate(texts)), kind="pdf")
+
+
+def test_read_mode_scans_every_passage_and_answers_from_those_the_question_attends_to(attending_model, tmp_path: Path) -> None:
+    document = _ledger()
+    model = attending_model(context_window=900, reply=_cite_key_source)
+    question = "Where is the brass key to the lamp room?"
+    answer = ask_by_reading(document, question, model, ResultCache(tmp_path), AskOptions(read_passage_tokens=80))
+    scanned = [passage for window in model.windows for passage in window]
+    assert len(model.windows) > 1 and all(sum(model.count_tokens(p) for p in w) <= 2048 for w in model.windows)
+    assert all(page.text[:40] in "".join(scanned) for page in document.pages)  # every page was read
+    (prompt,) = model.prompts  # one answer, from a few passages: not the whole document
+    assert model.count_tokens(prompt) < model.context_window
+    assert answer.supported and "chart cabinet" in answer.text
+    (cited,) = answer.sources if len(answer.sources) == 1 else [answer.sources[answer.cited[0] - 1]]
+    assert cited.page_start <= 34 <= cited.page_end and "brass key" in cited.text
+
+
+def test_an_interrupted_read_resumes_where_it_stopped(attending_model, tmp_path: Path) -> None:
+    document = _ledger()
+    question = "Where is the brass key to the lamp room?"
+    first = attending_model(context_window=900, reply=_cite_key_source, fail_after_windows=2)
+    with pytest.raises(KeyboardInterrupt):
+        ask_by_reading(document, question, first, ResultCache(tmp_path), AskOptions(read_passage_tokens=80))
+    again = attending_model(context_window=900, reply=_cite_key_source)
+    answer = ask_by_reading(document, question, again, ResultCache(tmp_path), AskOptions(read_passage_tokens=80))
+    assert answer.supported
+    read = [passage for window in first.windows + again.windows for passage in window]
+    assert len(first.windows) == 2 and len(again.windows) > 1
+    assert len(read) == len(set(read))  # nothing read twice, however the read was cut
+    assert all(page.text[:40] in "".join(read) for page in document.pages)
+
+
+def test_a_short_document_is_read_whole_without_scanning(attending_model, tmp_path: Path) -> None:
+    model = attending_model(context_window=4000, reply=_cite_key_source)
+    answer = ask_by_reading(_manual(), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
+    assert answer.supported and model.windows == []
+    assert all(page.text[:40] in model.prompts[0] for page in _manual().pages)
+
+
+def test_windows_are_consecutive_and_within_the_limit() -> None:
+    assert windows_of([5, 5, 5, 12, 1], 10) == [(0, 2), (2, 3), (3, 4), (4, 5)]
+    assert windows_of([], 10) == []
 
 
 def test_read_mode_says_when_the_document_has_no_answer(fake_model, tmp_path: Path) -> None:

@@ -69,8 +69,9 @@ def answering_config() -> SegmentCacheConfig:
 
 
 def reading_config() -> SegmentCacheConfig:
-    """For answering a question by reading a whole document (`ask --mode read`): block memory on,
-    as measured in bench/recall_blocks.py (8 blocks of 64 recalled a fact 19.7K tokens back with
-    qwen2.5-1.5b; without blocks it was lost), and sinks wide enough to keep the chat preamble and a question of
-    up to ~100 tokens, which precede the document, in view for the whole read."""
+    """For answering a question from a whole document given in one prompt (what `ask --mode read`
+    did before its scan, tasks/scan.py; the benches still compare with it): block memory on, as
+    measured in bench/recall_blocks.py (8 blocks of 64 recalled a fact 19.7K tokens back with
+    qwen2.5-1.5b; without blocks it was lost), and sinks wide enough to keep the chat preamble and
+    a question of up to ~100 tokens, which precede the document, in view for the whole read."""
     return SegmentCacheConfig(sinks=192, blocks=8, block_size=64)

@@ -8,6 +8,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from longdoc.engine.generation import generate_tokens
+from longdoc.engine.passage_attention import PassageAttention
 from longdoc.model.protocol import GenerationOptions, Prompt, cut_at_stop
 from longdoc.engine.reader import SegmentReader
 from longdoc.engine.cache_config import SegmentCacheConfig
@@ -34,6 +35,7 @@ class LocalModel:
         self.eos_ids = _eos_ids(model, tokenizer)
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else min(self.eos_ids)
+        self._scorer: PassageAttention | None = None  # built on first use: read mode only
 
     @property
     def name(self) -> str:
@@ -54,13 +56,30 @@ class LocalModel:
     def encode(self, prompt: Prompt) -> list[int]:
         """Token ids of a prompt, wrapped in the chat template for instruction models."""
         if self.chat:
-            messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-            text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-            return self.tokenizer.encode(text, add_special_tokens=False)
-        if not isinstance(prompt, str):
-            text = "\n\n".join(message["content"] for message in prompt)
-            return self.tokenizer.encode(text)
-        return self.tokenizer.encode(prompt)
+            return self.tokenizer.encode(self._text(prompt), add_special_tokens=False)
+        return self.tokenizer.encode(self._text(prompt))
+
+    def _text(self, prompt: Prompt) -> str:
+        """The prompt as the model reads it: in the chat template, or its messages' text joined."""
+        if not self.chat:
+            return prompt if isinstance(prompt, str) else "\n\n".join(message["content"] for message in prompt)
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def score_passages(self, prompt: Prompt, marker: str, passages: Sequence[str]) -> list[float]:
+        """Each passage's share of the attention that the prompt's text after `marker` pays to all
+        `passages`, which stand in for `marker` (engine/passage_attention.py)."""
+        before, found, after = self._text(prompt).partition(marker)
+        assert found, "the prompt must hold the marker"
+        if self._scorer is None:
+            self._scorer = PassageAttention(self.model)
+        encode = self.tokenizer.encode
+        prefix = encode(before, add_special_tokens=not self.chat)
+        encoded = [encode(passage, add_special_tokens=False) for passage in passages]
+        try:
+            return self._scorer.score(prefix, encoded, encode(after, add_special_tokens=False))
+        except torch.OutOfMemoryError as error:
+            raise ModelError(f"out of memory while reading with {self.name}") from error
 
     def generate(
         self,

@@ -83,3 +83,14 @@ def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
     """`text` up to the first of the stop strings it contains (all of it when it has none)."""
     cuts = [text.find(s) for s in stop if s in text]
     return text[: min(cuts)] if cuts else text
+
+
+@runtime_checkable
+class PassageScorer(Protocol):
+    """A model that can say how much a prompt's question attends to each of several passages (the
+    local engine: read mode selects passages with it)."""
+
+    def score_passages(self, prompt: Prompt, marker: str, passages: Sequence[str]) -> list[float]:
+        """Each passage's share of the attention the prompt's text after `marker` pays to them all,
+        the passages standing, in order, where `marker` is."""
+        ...

@@ -4,27 +4,31 @@ Retrieval mode (`ask`): retrieve from the external memory (hybrid dense + BM25) 
 overlapping or adjacent passages -> pack the best into the model's budget as numbered sources ->
 answer citing [n] -> map each [n] to its pages or lines.
 
-Read mode (`ask_by_reading`): no retrieval; the whole document, as numbered passages, goes to a
-model that reads past its window (the engine with block memory), the question first and last.
+Read mode (`ask_by_reading`): no retrieval; the model reads the whole document, a window of
+numbered passages at a time with the question around each, and the passages its attention to the
+question ranks first are answered from as in retrieval mode (tasks/scan.py). A model that cannot
+report its attention gets the whole document in one prompt, the question first and last.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 from longdoc.chunking import ChunkConfig, chunk_document
 from longdoc.document import Document, TextSpan
 from longdoc.memory.index import DocumentMemory, Hit
 from longdoc.memory.lexical import Vocabulary, tokenize
-from longdoc.model.protocol import GenerationOptions, Model
+from longdoc.model.protocol import GenerationOptions, Model, PassageScorer
 from longdoc.progress import OnProgress
 from longdoc.script import HAN
 from longdoc.tasks.cleanup import sentences, tidy
 from longdoc.tasks.prompts import PromptTemplate, load_prompt, prompt_text
 from longdoc.tasks.replan import replanned
 from longdoc.tasks.results import ResultCache, result_key
+from longdoc.tasks.scan import scan
 from longdoc.tasks.scope import MULTIPLE_CHOICE, question_terms, unmentioned
 from longdoc.tasks.steps import Step, run_steps, tracked
 
@@ -57,6 +61,10 @@ class AskOptions:
     whole_if_fits: bool = True
     # Read mode: tokens per numbered passage of the whole document (a citation's granularity).
     read_passage_tokens: int = 300
+    # Read mode answers from this many of the passages the question attended to most: the scan
+    # ranks a planted fact's passage first where retrieval's top 3 hold an NQ answer half the time,
+    # and each passage costs the answer ~330 tokens to read (~15 s with the default model, fp32 CPU).
+    read_sources: int = 4
 
 
 @dataclass(frozen=True)
@@ -117,21 +125,34 @@ def ask(
     absent = unmentioned(question, document.text, memory.vocabulary, options.min_mentioned)
     if absent:
         return Answer(question, "", False, sources, [], model.name, {"retrieve": retrieved - started}, unmentioned=absent)
-    formatted = format_sources(sources, document.kind)
-    answer = _answer(prompt, question, sources, model, results, options, on_progress, sources=formatted)
-    if not answer.supported:
-        # A strict prompt makes small models refuse answerable questions too, and `verify` sets
-        # aside answers no passage holds; a second, plainer prompt over the best passages is
-        # trusted only when its answer passes the same check.
-        # The best passages by retrieval; a whole document's passages are in reading order.
-        best = select_passages(document, hits, model, budget, options.recheck_sources) if whole else sources[: options.recheck_sources]
-        second = _answer(load_prompt("ask_recheck"), question, best, model, results, options, on_progress,
-                         "a second look", sources=format_sources(best, document.kind))
-        if second.supported:
-            answer = second
-        elif second.unverified and not answer.unverified:
-            answer.unverified = second.unverified
+    # The best passages by retrieval; a whole document's passages are in reading order.
+    def best() -> list[Source]:
+        return select_passages(document, hits, model, budget, options.recheck_sources) if whole else sources[: options.recheck_sources]
+
+    answer = _answer_with_second_look(document.kind, question, sources, best, model, results, options, on_progress)
     answer.timings = {"retrieve": retrieved - started, "answer": time.perf_counter() - retrieved}
+    return answer
+
+
+def _answer_with_second_look(
+    kind: str, question: str, sources: list[Source], best: Callable[[], list[Source]], model: Model,
+    results: ResultCache, options: AskOptions, on_progress: OnProgress | None,
+) -> Answer:
+    """The answer from `sources`; after a refusal, a second look at the `best()` few."""
+    answer = _answer(load_prompt("ask_answer"), question, sources, model, results, options, on_progress,
+                     sources=format_sources(sources, kind))
+    if answer.supported:
+        return answer
+    # A strict prompt makes small models refuse answerable questions too, and `verify` sets aside
+    # answers no passage holds; a second, plainer prompt over the best passages is trusted only
+    # when its answer passes the same check.
+    few = best()
+    second = _answer(load_prompt("ask_recheck"), question, few, model, results, options, on_progress,
+                     "a second look", sources=format_sources(few, kind))
+    if second.supported:
+        return second
+    if second.unverified and not answer.unverified:
+        answer.unverified = second.unverified
     return answer
 
 
@@ -156,11 +177,12 @@ def ask_by_reading(
 ) -> Answer:
     """Answer `question` by reading all of `document`; only the cited passages are kept.
 
-    Meant for a model that attends past its window (the engine with block memory); a plain model
-    would see only the document's start and end.
+    A model that reports its attention (the local engine) reads the document a window at a time
+    and answers from the passages the question attended to most (tasks/scan.py); any other model
+    is given the whole document in one prompt, which only a model that attends past its window
+    can use.
     """
     started = time.perf_counter()
-    prompt = load_prompt("ask_read")
     config = ChunkConfig(size=options.read_passage_tokens, overlap=0)
     chunks = chunk_document(document, config, counter=model.count_tokens)
     sources = [_source(document, n, _Span(c.start, c.end, 0.0, [c.index], c.tokens)) for n, c in enumerate(chunks, 1)]
@@ -169,11 +191,52 @@ def ask_by_reading(
     absent = unmentioned(question, document.text, Vocabulary(tokenize(document.text)), options.min_mentioned)
     if absent:
         return Answer(question, "", False, [], [], model.name, {"read": time.perf_counter() - started}, unmentioned=absent)
-    answer = _answer(prompt, question, sources, model, results, options, on_progress, passages=format_sources(sources, document.kind))
+    if isinstance(model, PassageScorer):
+        return _ask_by_scanning(document, question, sources, model, results, options, on_progress, started)
+    answer = _answer(load_prompt("ask_read"), question, sources, model, results, options, on_progress,
+                     passages=format_sources(sources, document.kind))
     # A book has hundreds of passages: report the ones the answer stands on, not all it read.
     answer.sources = [s for s in sources if s.number in answer.cited]
     answer.timings = {"read": time.perf_counter() - started}
     return answer
+
+
+def _ask_by_scanning(
+    document: Document, question: str, passages: list[Source], model: Model, results: ResultCache,
+    options: AskOptions, on_progress: OnProgress | None, started: float,
+) -> Answer:
+    """Read mode through the model's attention: every passage scored, the best answered from (a
+    document that fits the answering window is given whole, as `ask` does)."""
+    overhead = model.count_tokens(prompt_text(load_prompt("ask_answer").render(sources="", question=question))) + _PROMPT_MARGIN
+    budget = model.context_window - overhead - options.answer_tokens
+
+    def best(limit: int) -> list[Source]:
+        scores = scan(question, [format_sources([p], document.kind) for p in passages], model, results, on_progress)
+        ranked = sorted(range(len(passages)), key=lambda i: -scores[i])
+        return _fitting([passages[i] for i in ranked], [scores[i] for i in ranked], model, budget, limit)
+
+    whole = whole_document(document, model, budget, options.max_sources) if options.whole_if_fits else []
+    sources = whole or best(options.read_sources)
+    read = time.perf_counter()
+    answer = _answer_with_second_look(
+        document.kind, question, sources, lambda: best(options.recheck_sources), model, results, options, on_progress
+    )
+    answer.timings = {"read": read - started, "answer": time.perf_counter() - read}
+    return answer
+
+
+def _fitting(ranked: list[Source], scores: list[float], model: Model, budget: int, limit: int) -> list[Source]:
+    """The best `limit` passages that fit `budget` tokens, renumbered 1.. in rank order."""
+    chosen: list[Source] = []
+    used = 0
+    for source, score in zip(ranked, scores):
+        cost = model.count_tokens(source.text) + 16
+        if len(chosen) == limit:
+            break
+        if used + cost <= budget:
+            chosen.append(replace(source, number=len(chosen) + 1, score=score))
+            used += cost
+    return chosen
 
 
 @dataclass

@@ -1,0 +1,50 @@
+"""Read mode's selector: the attention a question pays to each passage, on tiny random models."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_engine import VOCAB, tiny_model
+
+from longdoc.engine.passage_attention import PassageAttention, ScoringConfig
+
+KINDS = ["qwen2", "llama", "qwen3", "gemma3"]
+
+
+def _eager_shares(kind: str, ids: list[int], bounds: list[tuple[int, int]], question: int, layers: list[int]) -> torch.Tensor:
+    """The same shares from the model's own attention probabilities (eager attention)."""
+    model = tiny_model(kind)
+    model.set_attn_implementation("eager")
+    with torch.no_grad():
+        attentions = model(torch.tensor([ids]), output_attentions=True).attentions
+    mass = sum(attentions[index][0, :, question:].sum(dim=(0, 1)) for index in layers)
+    per_passage = torch.stack([mass[a:b].sum() for a, b in bounds])
+    return per_passage / per_passage.sum()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_passage_scores_are_the_models_own_attention_from_the_question(kind: str) -> None:
+    torch.manual_seed(1)
+    prefix = torch.randint(1, VOCAB, (5,)).tolist()
+    passages = [torch.randint(1, VOCAB, (n,)).tolist() for n in (7, 3, 9)]
+    suffix = torch.randint(1, VOCAB, (4,)).tolist()
+    scorer = PassageAttention(tiny_model(kind))
+    scores = scorer.score(prefix, passages, suffix)
+    ids = prefix + [t for p in passages for t in p] + suffix
+    bounds = [(5, 12), (12, 15), (15, 24)]
+    expected = _eager_shares(kind, ids, bounds, len(ids) - 4, scorer.layers)
+    assert torch.allclose(torch.tensor(scores), expected, atol=1e-4)
+    assert sum(scores) == pytest.approx(1.0)
+    if kind == "gemma3":  # its first layer is a 12-token sliding window: only the global one votes
+        assert scorer.layers == [1]
+
+
+def test_layers_above_the_last_scoring_layer_never_run() -> None:
+    model = tiny_model("qwen2")
+    ran: list[int] = []
+    for index, layer in enumerate(model.get_decoder().layers):
+        layer.register_forward_hook(lambda module, args, output, index=index: ran.append(index))
+    scorer = PassageAttention(model, ScoringConfig(first=0.0, last=0.4))
+    scores = scorer.score([3, 4], [[5, 6, 7], [8, 9]], [10, 11])
+    assert scorer.layers == [0] and ran == [0]
+    assert len(scores) == 2 and all(s > 0 for s in scores)
