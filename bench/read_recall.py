@@ -167,6 +167,7 @@ def run_cell(method: str, cell: Row, weights: Any, home: Path) -> Row:
                 code = cli.run(argv, open_model=lambda spec, cache=None: local(cache))
             payload = json.loads(out.getvalue()) if code == 0 else {"answer": f"exit {code}"}
             row["answer"] = payload.get("answer", "")
+            row["timings"] = payload.get("timings", {})
         else:
             from longdoc.document import Document, Page
             from longdoc.tasks.ask import ask_by_reading

@@ -11,15 +11,15 @@ from longdoc.engine.passage_attention import PassageAttention, ScoringConfig
 KINDS = ["qwen2", "llama", "qwen3", "gemma3"]
 
 
-def _eager_shares(kind: str, ids: list[int], bounds: list[tuple[int, int]], question: int, layers: list[int]) -> torch.Tensor:
-    """The same shares from the model's own attention probabilities (eager attention)."""
+def _eager_density(kind: str, ids: list[int], bounds: list[tuple[int, int]], question: int, layers: list[int]) -> torch.Tensor:
+    """The same densities from the model's own attention probabilities (eager attention)."""
     model = tiny_model(kind)
     model.set_attn_implementation("eager")
     with torch.no_grad():
         attentions = model(torch.tensor([ids]), output_attentions=True).attentions
     mass = sum(attentions[index][0, :, question:].sum(dim=(0, 1)) for index in layers)
-    per_passage = torch.stack([mass[a:b].sum() for a, b in bounds])
-    return per_passage / per_passage.sum()
+    per_token = torch.stack([mass[a:b].mean() for a, b in bounds])
+    return per_token / mass[bounds[0][0] : bounds[-1][1]].mean()
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -32,9 +32,10 @@ def test_passage_scores_are_the_models_own_attention_from_the_question(kind: str
     scores = scorer.score(prefix, passages, suffix)
     ids = prefix + [t for p in passages for t in p] + suffix
     bounds = [(5, 12), (12, 15), (15, 24)]
-    expected = _eager_shares(kind, ids, bounds, len(ids) - 4, scorer.layers)
+    expected = _eager_density(kind, ids, bounds, len(ids) - 4, scorer.layers)
     assert torch.allclose(torch.tensor(scores), expected, atol=1e-4)
-    assert sum(scores) == pytest.approx(1.0)
+    # per token, over the passages' average: weighted by length they average to 1
+    assert sum(s * n for s, n in zip(scores, (7, 3, 9))) / 19 == pytest.approx(1.0)
     if kind == "gemma3":  # its first layer is a 12-token sliding window: only the global one votes
         assert scorer.layers == [1]
 

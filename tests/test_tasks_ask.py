@@ -13,7 +13,7 @@ from longdoc.document import Document, Page
 from longdoc.memory.index import DocumentMemory
 from longdoc.tasks.ask import NOT_FOUND_MARKER, AskOptions, ask, ask_by_reading, interpret
 from longdoc.tasks.results import ResultCache
-from longdoc.tasks.scan import windows_of
+from longdoc.tasks.scan import by_place, windows_of
 
 
 def _manual() -> Document:
@@ -175,9 +175,24 @@ def test_a_short_document_is_read_whole_without_scanning(attending_model, tmp_pa
     assert all(page.text[:40] in model.prompts[0] for page in _manual().pages)
 
 
-def test_windows_are_consecutive_and_within_the_limit() -> None:
-    assert windows_of([5, 5, 5, 12, 1], 10) == [(0, 2), (2, 3), (3, 4), (4, 5)]
+@pytest.mark.parametrize("costs", [[300] * 31, [5, 5, 5, 12, 1], [50, 3, 3], [1] * 7, [290, 310, 305, 120] * 9])
+def test_windows_are_consecutive_even_and_within_the_limit(costs: list[int]) -> None:
+    limit = 2048 if costs[0] > 100 else 10
+    windows = windows_of(costs, limit)
+    assert [w[0] for w in windows[1:]] == [w[1] for w in windows[:-1]] and windows[0][0] == 0 and windows[-1][1] == len(costs)
+    assert all(sum(costs[a:b]) <= limit or b - a == 1 for a, b in windows)
+    sizes = [sum(costs[a:b]) for a, b in windows]
+    if costs == [300] * 31:  # no short last window: each holds 5 or 6 passages
+        assert len(windows) == 6 and max(sizes) - min(sizes) <= 300
     assert windows_of([], 10) == []
+
+
+def test_a_passage_is_scored_against_its_place_in_the_other_windows() -> None:
+    # the last passage of every window draws more attention; the fact (0.9 in the middle) stands out
+    scores = [0.5, 0.5, 1.5, 0.5, 0.9, 1.6, 0.5, 0.5, 1.4]
+    ranked = by_place(scores, [(0, 3), (3, 6), (6, 9)])
+    assert max(range(9), key=lambda i: ranked[i]) == 4
+    assert ranked[2] == pytest.approx(1.0) and ranked[0] == pytest.approx(1.0)
 
 
 def test_read_mode_says_when_the_document_has_no_answer(fake_model, tmp_path: Path) -> None:

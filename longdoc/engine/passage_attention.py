@@ -66,8 +66,9 @@ class PassageAttention:
 
     @torch.inference_mode()
     def score(self, prefix: list[int], passages: Sequence[list[int]], suffix: list[int]) -> list[float]:
-        """Each passage's share of the attention `suffix` pays to all the passages, for the token
-        sequence prefix + passages + suffix (one window: the caller keeps it short)."""
+        """Each passage's attention density for the token sequence prefix + passages + suffix (one
+        window: the caller keeps it short): the attention `suffix` pays to its tokens per token,
+        over the same for all the passages. 1 is average; a long passage is not favoured."""
         ids = [*prefix, *(t for passage in passages for t in passage), *suffix]
         bounds, at = [], len(prefix)
         for passage in passages:
@@ -86,9 +87,11 @@ class PassageAttention:
         mass = torch.zeros(len(ids))
         for index in self.layers:
             mass += self._attention_to_keys(index, caught[index], len(ids) - len(suffix))
-        per_passage = torch.stack([mass[a:b].sum() for a, b in bounds]) if bounds else torch.zeros(0)
-        total = per_passage.sum()
-        return (per_passage / total if total > 0 else per_passage).tolist()
+        if not bounds:
+            return []
+        per_token = torch.stack([mass[a:b].mean() if b > a else torch.tensor(0.0) for a, b in bounds])
+        average = mass[bounds[0][0] : bounds[-1][1]].mean()
+        return (per_token / average if average > 0 else per_token).tolist()
 
     def _hooks(self, caught: dict[int, dict[str, torch.Tensor]]) -> list[RemovableHandle]:
         hooks = []

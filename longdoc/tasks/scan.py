@@ -7,7 +7,10 @@ book resumes where it stopped, and a second question re-reads nothing it asked b
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
+import statistics
 from collections.abc import Sequence
 
 from longdoc.model.protocol import Model, PassageScorer
@@ -15,6 +18,8 @@ from longdoc.progress import OnProgress, Progress
 from longdoc.tasks.prompts import load_prompt
 from longdoc.tasks.results import ResultCache, result_key
 
+# What the cached scores are: bump when their meaning changes, so old entries are not misread.
+SCORES = "attention density"
 # Stands in for the passages in the rendered prompt; no document text can contain it (NUL).
 MARKER = "\x00passages\x00"
 # Tokens of passages per forward pass: long enough that the fixed question around each window is a
@@ -26,7 +31,8 @@ def scan(
     question: str, passages: Sequence[str], model: Model, results: ResultCache, on_progress: OnProgress | None = None,
     window_tokens: int = WINDOW_TOKENS,
 ) -> list[float]:
-    """A score per passage: its share of the attention the question pays to its window's passages."""
+    """A score per passage: its attention density (engine/passage_attention.py) over what passages
+    at the same place in the other windows get (`by_place`)."""
     assert isinstance(model, PassageScorer), "scanning needs a model that reports its attention"
     prompt = load_prompt("ask_scan")
     rendered = prompt.render(question=question, passages=MARKER)
@@ -38,7 +44,7 @@ def scan(
         if on_progress is not None:
             on_progress(Progress("reading", done, len(windows), read=read, prompt_tokens=total))
         texts = passages[start:stop]
-        key = result_key("scan", model.name, prompt.sha256, question, *texts)
+        key = result_key("scan", SCORES, model.name, prompt.sha256, question, *texts)
         cached = results.get(key)
         values = json.loads(cached) if cached is not None else model.score_passages(rendered, MARKER, texts)
         if cached is None:
@@ -47,18 +53,44 @@ def scan(
         read += sum(costs[start:stop])
     if on_progress is not None:
         on_progress(Progress("reading", len(windows), len(windows), read=read, prompt_tokens=total))
-    return scores
+    return by_place(scores, windows)
+
+
+def by_place(scores: Sequence[float], windows: Sequence[tuple[int, int]]) -> list[float]:
+    """Each score over the median score of the passages at the same place (counted from the
+    window's end) in every window.
+
+    The question after a window attends more to the passage just before it: on 8K-token
+    haystacks of essays with the default model, the last passage of a window drew 1.5-2x the
+    average, the middle ones 0.7x, which put ordinary last passages above a planted fact. A fact
+    stands out from its own place's median; the median needs a few windows (documents that fit
+    the answering window whole are not scanned).
+    """
+    places: dict[int, list[float]] = {}
+    for start, stop in windows:
+        for index in range(start, stop):
+            places.setdefault(stop - 1 - index, []).append(scores[index])
+    prior = {place: statistics.median(values) for place, values in places.items()}
+    return [scores[index] / prior[stop - 1 - index] if prior[stop - 1 - index] > 0 else scores[index]
+            for start, stop in windows for index in range(start, stop)]
 
 
 def windows_of(costs: Sequence[int], limit: int) -> list[tuple[int, int]]:
-    """Consecutive ranges [start, stop) of passages, each at most `limit` tokens (or one passage)."""
-    windows: list[tuple[int, int]] = []
-    start, used = 0, 0
-    for index, cost in enumerate(costs):
-        if index > start and used + cost > limit:
-            windows.append((start, index))
-            start, used = index, 0
-        used += cost
-    if start < len(costs):
-        windows.append((start, len(costs)))
-    return windows
+    """Consecutive ranges [start, stop) of passages, each at most `limit` tokens (or one passage)
+    and as even as that allows: a short last window would score its few passages unlike the rest."""
+    if not costs:
+        return []
+    count = math.ceil(sum(costs) / limit)
+    while True:
+        windows = _even(costs, count)
+        if count >= len(costs) or all(sum(costs[a:b]) <= limit or b - a == 1 for a, b in windows):
+            return windows
+        count += 1
+
+
+def _even(costs: Sequence[int], count: int) -> list[tuple[int, int]]:
+    """`count` windows whose ends fall at the passage ends nearest each k/count of the tokens."""
+    ends = list(itertools.accumulate(costs))
+    cuts = sorted({min(range(len(ends)), key=lambda i: abs(ends[i] - ends[-1] * k / count)) + 1 for k in range(1, count)})
+    bounds = [0, *(cut for cut in cuts if 0 < cut < len(costs)), len(costs)]
+    return list(zip(bounds, bounds[1:]))
