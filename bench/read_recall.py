@@ -248,10 +248,14 @@ def main() -> None:
     weights, load_s = load_local(args.model)
     pieces = paragraphs(essays_dir(args.essays))
     payload: Row = {**run_header("read_recall", args), "model": args.model, "load_s": load_s, "rows": []}
+    # Rows already in --json-out are kept, and not run again: a long grid can be run in parts.
     previous = json.loads(args.json_out.read_text()) if args.json_out.exists() else {"rows": []}
     done = {(r["method"], r["tokens"], r["depth"], r["kind"]): r for r in previous["rows"]}
+    grid = cells(lengths, depths, args.multi)
+    planned = {(m, c["tokens"], c["depth"], c["kind"]) for c in grid for m in methods}
+    payload["rows"] = [row for key, row in done.items() if key not in planned]
     with tempfile.TemporaryDirectory() as scratch:
-        for cell in cells(lengths, depths, args.multi):
+        for cell in grid:
             stack = haystack(pieces, cell["tokens"], weights.count_tokens)
             cell["text"] = plant(stack, [(d, s) for d, s in cell["placed"]])
             for method in methods:
