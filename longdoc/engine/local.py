@@ -67,8 +67,9 @@ class LocalModel:
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
     def score_passages(self, prompt: Prompt, marker: str, passages: Sequence[str]) -> list[float]:
-        """Each passage's share of the attention that the prompt's text after `marker` pays to all
-        `passages`, which stand in for `marker` (engine/passage_attention.py)."""
+        """Each passage's attention density: the attention the prompt's text after `marker` pays
+        its tokens, per token, over the same for all `passages`, which stand in for `marker`
+        (engine/passage_attention.py)."""
         before, found, after = self._text(prompt).partition(marker)
         assert found, "the prompt must hold the marker"
         if self._scorer is None:

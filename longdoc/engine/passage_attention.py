@@ -24,7 +24,7 @@ from longdoc.engine.segment_cache import FULL, layer_types_of
 
 @dataclass(frozen=True)
 class ScoringConfig:
-    """Which layers vote, and how much text one forward pass scores."""
+    """Which layers vote (the caller decides how much text one forward pass scores: tasks/scan.py)."""
 
     # Layers whose attention scores passages, as fractions of the model's depth. Probed on
     # qwen2.5-1.5b (bench/README.md "Read mode"): with a fact and its look-alikes planted among
@@ -33,9 +33,6 @@ class ScoringConfig:
     # (8 and 9 of 28), and the layers above never run: the scan costs about a third of a full read.
     first: float = 0.3
     last: float = 0.35
-    # Tokens of passages per forward pass. Attention within a window is exact and causal; a fact
-    # is scored beside its neighbours only, so windows are comparable by share of attention.
-    window: int = 2048
 
 
 class _Enough(Exception):
@@ -62,7 +59,7 @@ class PassageAttention:
         self.layers = within or above or list(range(first, last + 1))
         self._inv_freq = {index: frequencies[kinds[index]] for index in self.layers}
         self._model_type = model.config.model_type
-        self._layout = "BLF"
+        self._layout = _projections(self.decoder.layers[self.layers[0]].self_attn, self._model_type)[2]
 
     @torch.inference_mode()
     def score(self, prefix: list[int], passages: Sequence[list[int]], suffix: list[int]) -> list[float]:
@@ -97,7 +94,7 @@ class PassageAttention:
         hooks = []
         for index in self.layers:
             attention = self.decoder.layers[index].self_attn
-            query, key, self._layout = _projections(attention, self._model_type)
+            query, key, _ = _projections(attention, self._model_type)
             hooks.append(query.register_forward_hook(_catch(caught[index], "q")))
             hooks.append(key.register_forward_hook(_catch(caught[index], "k")))
         hooks.append(self.decoder.layers[self.layers[-1]].register_forward_hook(_stop))

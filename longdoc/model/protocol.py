@@ -91,6 +91,7 @@ class PassageScorer(Protocol):
     local engine: read mode selects passages with it)."""
 
     def score_passages(self, prompt: Prompt, marker: str, passages: Sequence[str]) -> list[float]:
-        """Each passage's share of the attention the prompt's text after `marker` pays to them all,
-        the passages standing, in order, where `marker` is."""
+        """Each passage's attention density (1 is average): the attention the prompt's text after
+        `marker` pays its tokens, per token, over the same for all the passages, which stand, in
+        order, where `marker` is."""
         ...

@@ -175,12 +175,12 @@ def ask_by_reading(
     document: Document, question: str, model: Model, results: ResultCache, options: AskOptions = AskOptions(),
     on_progress: OnProgress | None = None,
 ) -> Answer:
-    """Answer `question` by reading all of `document`; only the cited passages are kept.
+    """Answer `question` by reading all of `document`.
 
     A model that reports its attention (the local engine) reads the document a window at a time
     and answers from the passages the question attended to most (tasks/scan.py); any other model
     is given the whole document in one prompt, which only a model that attends past its window
-    can use.
+    can use, and only the passages it cites are kept of the hundreds it read.
     """
     started = time.perf_counter()
     config = ChunkConfig(size=options.read_passage_tokens, overlap=0)
