@@ -210,18 +210,22 @@ def _ask_by_scanning(
     overhead = model.count_tokens(prompt_text(load_prompt("ask_answer").render(sources="", question=question))) + _PROMPT_MARGIN
     budget = model.context_window - overhead - options.answer_tokens
 
+    read: list[list[float]] = []  # the scan's scores, once: the second look ranks the same read
+
     def best(limit: int) -> list[Source]:
-        scores = scan(question, [format_sources([p], document.kind) for p in passages], model, results, on_progress)
+        if not read:
+            read.append(scan(question, [format_sources([p], document.kind) for p in passages], model, results, on_progress))
+        scores = read[0]
         ranked = sorted(range(len(passages)), key=lambda i: -scores[i])
         return _fitting([passages[i] for i in ranked], [scores[i] for i in ranked], model, budget, limit)
 
     whole = whole_document(document, model, budget, options.max_sources) if options.whole_if_fits else []
     sources = whole or best(options.read_sources)
-    read = time.perf_counter()
+    answering = time.perf_counter()
     answer = _answer_with_second_look(
         document.kind, question, sources, lambda: best(options.recheck_sources), model, results, options, on_progress
     )
-    answer.timings = {"read": read - started, "answer": time.perf_counter() - read}
+    answer.timings = {"read": answering - started, "answer": time.perf_counter() - answering}
     return answer
 
 
