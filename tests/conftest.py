@@ -105,18 +105,21 @@ def fake_model() -> type[FakeModel]:
 
 class AttendingModel(FakeModel):
     """A FakeModel that also reports "attention" (`PassageScorer`): a passage's share of the words
-    it has in common with the prompt's text after the passages. Records each window it scores;
+    it has in common with the prompt's text after the passages. Records each window it scores (and
+    its baseline, which it does not use);
     `fail_after_windows` raises KeyboardInterrupt once that many are scored, as Ctrl-C would."""
 
     def __init__(self, *args, fail_after_windows: int | None = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         self.windows: list[list[str]] = []
+        self.baselines: list[str] = []
         self.fail_after_windows = fail_after_windows
 
-    def score_passages(self, prompt, marker, passages):  # type: ignore[no-untyped-def]
+    def score_passages(self, prompt, marker, passages, baseline=""):  # type: ignore[no-untyped-def]
         if self.fail_after_windows is not None and len(self.windows) >= self.fail_after_windows:
             raise KeyboardInterrupt
         self.windows.append(list(passages))
+        self.baselines.append(baseline)
         question = set(re.findall(r"\w+", _flat(prompt).split(marker)[1].lower()))
         overlap = [len(question & set(re.findall(r"\w+", passage.lower()))) + 0.1 for passage in passages]
         return [value / sum(overlap) for value in overlap]

@@ -49,3 +49,40 @@ def test_layers_above_the_last_scoring_layer_never_run() -> None:
     scores = scorer.score([3, 4], [[5, 6, 7], [8, 9]], [10, 11])
     assert scorer.layers == [0] and ran == [0]
     assert len(scores) == 2 and all(s > 0 for s in scores)
+
+
+@pytest.mark.parametrize("kind", ["qwen2", "gemma3"])
+def test_calibrated_scores_divide_the_questions_attention_by_the_baselines(kind: str) -> None:
+    torch.manual_seed(2)
+    prefix = torch.randint(1, VOCAB, (4,)).tolist()
+    passages = [torch.randint(1, VOCAB, (n,)).tolist() for n in (6, 4, 8)]
+    baseline, suffix = torch.randint(1, VOCAB, (3,)).tolist(), torch.randint(1, VOCAB, (5,)).tolist()
+    scorer = PassageAttention(tiny_model(kind))
+    scores = scorer.score(prefix, passages, suffix, baseline)
+    ids = prefix + [t for p in passages for t in p] + baseline + suffix
+    bounds = [(4, 10), (10, 14), (14, 22)]
+    model = tiny_model(kind)
+    model.set_attn_implementation("eager")
+    with torch.no_grad():
+        attentions = model(torch.tensor([ids]), output_attentions=True).attentions
+    question = sum(attentions[i][0, :, len(ids) - 5 :].sum(dim=(0, 1)) for i in scorer.layers)
+    calibration = sum(attentions[i][0, :, len(ids) - 8 : len(ids) - 5].sum(dim=(0, 1)) for i in scorer.layers)
+    ratio = torch.stack([question[a:b].sum() / calibration[a:b].sum() for a, b in bounds])
+    assert torch.allclose(torch.tensor(scores), ratio / ratio.mean(), atol=1e-4)
+
+
+def test_the_local_model_reads_the_baseline_between_the_passages_and_the_closing_question() -> None:
+    from test_engine import char_tokenizer
+
+    from longdoc.engine.cache_config import SegmentCacheConfig
+    from longdoc.engine.local import LocalModel
+    from longdoc.model.protocol import PassageScorer
+
+    model = LocalModel(tiny_model("qwen2"), char_tokenizer(), name="tiny", chat=False, cache=SegmentCacheConfig(sinks=4, window=96, segment=16))
+    assert isinstance(model, PassageScorer)
+    passages = ["the lamp room", "a brass key", "north office"]
+    scores = model.score_passages("Q: key?\n<@>\nQ: key?", "<@>", passages, baseline="Q: N/A\n")
+    encode = char_tokenizer().encode
+    direct = PassageAttention(tiny_model("qwen2")).score(
+        encode("Q: key?\n"), [encode(p) for p in passages], encode("\nQ: key?"), encode("Q: N/A\n"))
+    assert scores == pytest.approx(direct) and sum(scores) == pytest.approx(3.0)

@@ -153,6 +153,32 @@ def test_read_mode_scans_every_passage_and_answers_from_those_the_question_atten
     assert cited.page_start <= 34 <= cited.page_end and "brass key" in cited.text
 
 
+def test_retrieved_passages_are_reranked_by_the_models_attention_and_the_best_few_shown(attending_model, tmp_path: Path) -> None:
+    class LastFirst(attending_model):  # type: ignore[misc, valid-type]
+        """Attends most to the passage retrieval ranked last, so a re-ranking shows in the order."""
+
+        def score_passages(self, prompt, marker, passages, baseline=""):  # type: ignore[no-untyped-def]
+            super().score_passages(prompt, marker, passages, baseline)
+            return [float(n) for n in range(1, len(passages) + 1)]
+
+    document = _manual()
+    question = "Where is the brass key to the lamp room?"
+    model = LastFirst(context_window=1500, reply=_cite_key_source)
+    answer = ask(document, _memory(document), question, model, ResultCache(tmp_path), AskOptions(reranked_sources=3))
+    (window,) = model.windows  # every retrieved passage read once, in one window
+    assert len(window) > 3 and "brass key" in window[0]  # retrieval ranked the key's passage first
+    assert [s.number for s in answer.sources] == [1, 2, 3]
+    assert answer.sources[0].text in window[-1] and answer.sources[2].text in window[-3]
+    assert all("brass key" not in s.text for s in answer.sources)  # shown: the three it attended to most
+    assert "N/A" in model.baselines[0] and "brass" not in model.baselines[0]  # calibrated by a content-free question
+    again = LastFirst(context_window=1500, reply=_cite_key_source)
+    repeat = ask(document, _memory(document), question, again, ResultCache(tmp_path), AskOptions(reranked_sources=3))
+    assert again.windows == [] and [s.text for s in repeat.sources] == [s.text for s in answer.sources]  # cached
+    plain = LastFirst(context_window=1500, reply=_cite_key_source)
+    kept = ask(document, _memory(document), question, plain, ResultCache(tmp_path / "off"), AskOptions(reranked_sources=0))
+    assert plain.windows == [] and "brass key" in kept.sources[0].text and len(kept.sources) == len(window)
+
+
 def test_an_interrupted_read_resumes_where_it_stopped(attending_model, tmp_path: Path) -> None:
     document = _ledger()
     question = "Where is the brass key to the lamp room?"

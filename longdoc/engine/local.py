@@ -66,10 +66,11 @@ class LocalModel:
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
-    def score_passages(self, prompt: Prompt, marker: str, passages: Sequence[str]) -> list[float]:
+    def score_passages(self, prompt: Prompt, marker: str, passages: Sequence[str], baseline: str = "") -> list[float]:
         """Each passage's attention density: the attention the prompt's text after `marker` pays
-        its tokens, per token, over the same for all `passages`, which stand in for `marker`
-        (engine/passage_attention.py)."""
+        its tokens, per token, over the same for all `passages`, which stand in for `marker`; with
+        `baseline` (text read between the passages and the rest), calibrated by the attention the
+        baseline's text pays them (engine/passage_attention.py)."""
         before, found, after = self._text(prompt).partition(marker)
         assert found, "the prompt must hold the marker"
         if self._scorer is None:
@@ -77,8 +78,9 @@ class LocalModel:
         encode = self.tokenizer.encode
         prefix = encode(before, add_special_tokens=not self.chat)
         encoded = [encode(passage, add_special_tokens=False) for passage in passages]
+        calibration = encode(baseline, add_special_tokens=False) if baseline else []
         try:
-            return self._scorer.score(prefix, encoded, encode(after, add_special_tokens=False))
+            return self._scorer.score(prefix, encoded, encode(after, add_special_tokens=False), calibration)
         except torch.OutOfMemoryError as error:
             raise ModelError(f"out of memory while reading with {self.name}") from error
 

@@ -62,15 +62,42 @@ class PassageAttention:
         self._layout = _projections(self.decoder.layers[self.layers[0]].self_attn, self._model_type)[2]
 
     @torch.inference_mode()
-    def score(self, prefix: list[int], passages: Sequence[list[int]], suffix: list[int]) -> list[float]:
+    def score(
+        self, prefix: list[int], passages: Sequence[list[int]], suffix: list[int], baseline: Sequence[int] = ()
+    ) -> list[float]:
         """Each passage's attention density for the token sequence prefix + passages + suffix (one
         window: the caller keeps it short): the attention `suffix` pays to its tokens per token,
-        over the same for all the passages. 1 is average; a long passage is not favoured."""
-        ids = [*prefix, *(t for passage in passages for t in passage), *suffix]
+        over the same for all the passages. 1 is average; a long passage is not favoured.
+
+        With `baseline` (a content-free question, read between the passages and `suffix`): each
+        passage's attention from `suffix` over its attention from `baseline`, over the average of
+        that. A passage draws attention for its place too (the last before the question most); a
+        question that asks nothing draws the same, so the ratio keeps what the real question adds.
+        """
+        ids = [*prefix, *(t for passage in passages for t in passage), *baseline, *suffix]
         bounds, at = [], len(prefix)
         for passage in passages:
             bounds.append((at, at + len(passage)))
             at += len(passage)
+        if not bounds:
+            return []
+        caught = self._run(ids)
+        question_start = len(ids) - len(suffix)
+        mass, calibration = torch.zeros(len(ids)), torch.zeros(len(ids))
+        for index in self.layers:
+            mass += self._attention_to_keys(index, caught[index], question_start)
+            if baseline:  # the baseline's rows alone: the sums are additive over query rows
+                calibration += self._attention_to_keys(index, caught[index], question_start - len(baseline))
+        if baseline:
+            calibration -= mass
+            ratio = torch.stack([mass[a:b].sum() / calibration[a:b].sum().clamp_min(1e-9) for a, b in bounds])
+            return (ratio / ratio.mean()).tolist()
+        per_token = torch.stack([mass[a:b].mean() if b > a else torch.tensor(0.0) for a, b in bounds])
+        average = mass[bounds[0][0] : bounds[-1][1]].mean()
+        return (per_token / average if average > 0 else per_token).tolist()
+
+    def _run(self, ids: list[int]) -> dict[int, dict[str, torch.Tensor]]:
+        """The scoring layers' queries and keys for `ids`; the layers above are not run."""
         device = self.decoder.embed_tokens.weight.device
         caught: dict[int, dict[str, torch.Tensor]] = {index: {} for index in self.layers}
         hooks = self._hooks(caught)
@@ -81,14 +108,7 @@ class PassageAttention:
         finally:
             for hook in hooks:
                 hook.remove()
-        mass = torch.zeros(len(ids))
-        for index in self.layers:
-            mass += self._attention_to_keys(index, caught[index], len(ids) - len(suffix))
-        if not bounds:
-            return []
-        per_token = torch.stack([mass[a:b].mean() if b > a else torch.tensor(0.0) for a, b in bounds])
-        average = mass[bounds[0][0] : bounds[-1][1]].mean()
-        return (per_token / average if average > 0 else per_token).tolist()
+        return caught
 
     def _hooks(self, caught: dict[int, dict[str, torch.Tensor]]) -> list[RemovableHandle]:
         hooks = []

@@ -90,8 +90,9 @@ class PassageScorer(Protocol):
     """A model that can say how much a prompt's question attends to each of several passages (the
     local engine: read mode selects passages with it)."""
 
-    def score_passages(self, prompt: Prompt, marker: str, passages: Sequence[str]) -> list[float]:
+    def score_passages(self, prompt: Prompt, marker: str, passages: Sequence[str], baseline: str = "") -> list[float]:
         """Each passage's attention density (1 is average): the attention the prompt's text after
         `marker` pays its tokens, per token, over the same for all the passages, which stand, in
-        order, where `marker` is."""
+        order, where `marker` is. With `baseline` (a content-free question read between the
+        passages and that text), each passage's attention over the baseline's attention to it."""
         ...

@@ -28,7 +28,7 @@ from longdoc.tasks.cleanup import sentences, tidy
 from longdoc.tasks.prompts import PromptTemplate, load_prompt, prompt_text
 from longdoc.tasks.replan import replanned
 from longdoc.tasks.results import ResultCache, result_key
-from longdoc.tasks.scan import scan
+from longdoc.tasks.scan import rerank, scan
 from longdoc.tasks.scope import MULTIPLE_CHOICE, question_terms, unmentioned
 from longdoc.tasks.steps import Step, run_steps, tracked
 
@@ -65,6 +65,10 @@ class AskOptions:
     # ranks a planted fact's passage first where retrieval's top 3 hold an NQ answer half the time,
     # and each passage costs the answer ~330 tokens to read (~15 s with the default model, fp32 CPU).
     read_sources: int = 4
+    # Retrieval mode, with a model that reports its attention: the retrieved passages re-ranked by
+    # it (tasks/scan.py `rerank`) and this many of the best shown, best first (0: retrieval's
+    # order, up to max_sources). Small models answer from passage [1] far more than from the rest.
+    reranked_sources: int = 4
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,10 @@ def ask(
     absent = unmentioned(question, document.text, memory.vocabulary, options.min_mentioned)
     if absent:
         return Answer(question, "", False, sources, [], model.name, {"retrieve": retrieved - started}, unmentioned=absent)
+    if not whole and options.reranked_sources and isinstance(model, PassageScorer) and len(sources) > 1:
+        scores = rerank(question, [format_sources([s], document.kind) for s in sources], model, results, on_progress)
+        ranked = sorted(range(len(sources)), key=lambda i: -scores[i])
+        sources = _fitting([sources[i] for i in ranked], [scores[i] for i in ranked], model, budget, options.reranked_sources)
     # The best passages by retrieval; a whole document's passages are in reading order.
     def best() -> list[Source]:
         return select_passages(document, hits, model, budget, options.recheck_sources) if whole else sources[: options.recheck_sources]

@@ -1,5 +1,6 @@
-"""Read mode's selection: every passage of a document scored by the model's own attention to the
-question, one window of passages at a time (engine/passage_attention.py).
+"""Passages ranked by the model's own attention to the question (engine/passage_attention.py):
+read mode's selection (`scan`: every passage of a document, one window at a time) and retrieval
+mode's re-ranking (`rerank`: the retrieved passages, one window).
 
 Each window's scores are kept in the result cache as soon as they exist, so an interrupted read of a
 book resumes where it stopped, and a second question re-reads nothing it asked before.
@@ -13,13 +14,17 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from longdoc.model.protocol import Model, PassageScorer
+from longdoc.model.protocol import Model, PassageScorer, Prompt
 from longdoc.progress import OnProgress, Progress
 from longdoc.tasks.prompts import load_prompt
 from longdoc.tasks.results import ResultCache, result_key
 
 # What the cached scores are: bump when their meaning changes, so old entries are not misread.
 SCORES = "attention density"
+CALIBRATED = "attention over a content-free question's"
+# The question that asks nothing: the attention it pays a passage is what the passage draws for its
+# place and its looks alone (the calibration of in-context re-ranking).
+CONTENT_FREE = "N/A"
 # Stands in for the passages in the rendered prompt; no document text can contain it (NUL).
 MARKER = "\x00passages\x00"
 # Tokens of passages per forward pass: long enough that the fixed question around each window is a
@@ -54,6 +59,41 @@ def scan(
     if on_progress is not None:
         on_progress(Progress("reading", len(windows), len(windows), read=read, prompt_tokens=total))
     return by_place(scores, windows)
+
+
+def rerank(
+    question: str, passages: Sequence[str], model: Model, results: ResultCache, on_progress: OnProgress | None = None
+) -> list[float]:
+    """A score per passage, all read in one forward pass: the attention the question pays it over
+    the attention a content-free question pays it (1 is average).
+
+    One window has no other windows to compare places with (`by_place`), and the question attends
+    most to whatever passage ends the window; the content-free question does the same, so the
+    ratio keeps what the real question adds. On NQ dev questions with the default model this put
+    the passage holding the answer first more often than retrieval's own order (bench/rerank.py).
+    """
+    assert isinstance(model, PassageScorer), "ranking needs a model that reports its attention"
+    prompt = load_prompt("ask_scan")
+    rendered = prompt.render(question=question, passages=MARKER)
+    baseline = _closing(prompt.render(question=CONTENT_FREE, passages=MARKER)) + "\n"
+    key = result_key("rerank", CALIBRATED, model.name, prompt.sha256, question, *passages)
+    cached = results.get(key)
+    if cached is not None:
+        return json.loads(cached)
+    total = sum(model.count_tokens(passage) for passage in passages)
+    if on_progress is not None:
+        on_progress(Progress("ranking", 0, 1, prompt_tokens=total))
+    values = model.score_passages(rendered, MARKER, passages, baseline=baseline)
+    results.put(key, json.dumps(values))
+    if on_progress is not None:
+        on_progress(Progress("ranking", 1, 1, read=total, prompt_tokens=total))
+    return values
+
+
+def _closing(prompt: Prompt) -> str:
+    """What follows the passages in a rendered scan prompt, up to the end of its last message."""
+    text = prompt if isinstance(prompt, str) else prompt[-1]["content"]
+    return text.partition(MARKER)[2]
 
 
 def by_place(scores: Sequence[float], windows: Sequence[tuple[int, int]]) -> list[float]:

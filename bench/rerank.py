@@ -1,0 +1,175 @@
+"""Does the model's own attention rank the passage holding the answer above where retrieval put it?
+
+    python -m bench.rerank --tasks nq,cmrc --json-out bench/results/rerank_probe_amd.json
+
+For each answerable question of bench/answers.py (NQ, CMRC), the passages `longdoc ask` would show
+the model (its retrieval, its packing) go through the model once, framed like read mode's scan
+(prompts/ask_scan.txt): the question before them and after them. Recorded per passage, per layer
+from --first to --last of the depth: the attention mass the closing question pays its tokens, and
+the mass a content-free question ("N/A") placed between the passages and the real question pays
+them (the calibration of in-context re-ranking: what a passage draws for its place alone, not for
+the question). Which passages hold a reference answer is recorded too, so every way of ranking
+(retrieval, attention per token or in sum, calibrated or not, one layer or several) is scored
+afterwards from the same forward passes: `--report` prints the rank of the first passage that
+holds the answer under each. Rows are written after each question; a re-run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from bench.answers import _load, _prepare_home, build_items, contains
+from bench.harness import cpu_model, script_parser, write_json_atomic
+
+CALIBRATION = "N/A"
+
+
+def main() -> None:
+    parser = script_parser("bench.rerank", __doc__)
+    parser.add_argument("--model", default="qwen2.5-1.5b")
+    parser.add_argument("--tasks", default="nq,cmrc")
+    parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--first", type=float, default=0.15)
+    parser.add_argument("--last", type=float, default=0.5)
+    parser.add_argument("--index-home", type=Path, default=Path.home() / ".cache" / "longdoc-bench")
+    parser.add_argument("--json-out", type=Path, required=True)
+    parser.add_argument("--report", action="store_true", help="only print the ranks from --json-out")
+    args = parser.parse_args()
+    if args.report:
+        report(json.loads(args.json_out.read_text()))
+        return
+    _prepare_home(args.index_home)
+    from longdoc.document import Document, Page
+    from longdoc.memory.choice import open_embedder, reads_as_english
+    from longdoc.memory.index import open_memory
+    from longdoc.tasks.ask import _PROMPT_MARGIN, AskOptions, format_sources, select_passages
+    from longdoc.tasks.prompts import load_prompt, prompt_text
+    from longdoc.tasks.scan import MARKER
+
+    texts, items = build_items()
+    wanted = args.tasks.split(",")
+    chosen = [i for t in wanted for i in [i for i in items if i.task == t][: args.limit or None]]
+    done = json.loads(args.json_out.read_text()) if args.json_out.exists() else {"rows": []}
+    seen = {row["key"] for row in done["rows"]}
+    model, _ = _load(args.model, args.index_home)
+    options = AskOptions()
+    memories: dict[str, object] = {}
+    embedders: dict[bool, object] = {}
+    scan_prompt = load_prompt("ask_scan")
+    for item in chosen:
+        if item.key in seen:
+            continue
+        started = time.perf_counter()
+        document = Document(source=item.document, pages=(Page(1, texts[item.document]),))
+        if item.document not in memories:
+            english = reads_as_english(document.text)
+            if english not in embedders:
+                embedders[english] = open_embedder(None, document.text)[0]
+            memories[item.document] = open_memory(document, embedders[english], home=args.index_home)[0]
+        hits = memories[item.document].search(item.question, k=options.candidates)  # type: ignore[attr-defined]
+        answer_prompt = load_prompt("ask_answer")
+        overhead = model.count_tokens(prompt_text(answer_prompt.render(sources="", question=item.question))) + _PROMPT_MARGIN
+        budget = model.context_window - overhead - options.answer_tokens
+        sources = select_passages(document, hits, model, budget, options.max_sources)
+        passages = [format_sources([s], document.kind) for s in sources]
+        rendered = scan_prompt.render(question=item.question, passages=MARKER)
+        calibration = scan_prompt.render(question=CALIBRATION, passages=MARKER)
+        layers = _masses(model, rendered, calibration, passages, args.first, args.last)
+        row = {"key": item.key, "task": item.task, "question": item.question,
+               "holds": [contains(s.text, item.answers) for s in sources],
+               "retrieval": [s.score for s in sources], "tokens": [model.count_tokens(p) for p in passages],
+               "layers": layers, "seconds": round(time.perf_counter() - started, 1)}
+        done["rows"].append(row)
+        write_json_atomic(args.json_out, {**done, "model": args.model, "cpu": cpu_model()})
+        first = row["holds"].index(True) + 1 if any(row["holds"]) else None
+        print(f"{item.task:5} {row['seconds']:6.1f}s holder at {first} of {len(sources)}  {item.question[:60]!r}", flush=True)
+    report(done)
+
+
+def _masses(model, rendered: str, calibration: str, passages: list[str], first: float, last: float) -> dict[str, dict[str, list[float]]]:  # type: ignore[no-untyped-def]
+    """Per layer: the closing question's and the calibration question's attention mass on each passage."""
+    from longdoc.engine.passage_attention import PassageAttention, ScoringConfig, _Enough
+
+    scorer = PassageAttention(model.model, ScoringConfig(first=first, last=last))
+    scorer.layers = list(range(scorer.layers[0], scorer.layers[-1] + 1))
+    text = model._text(rendered)
+    before, _, after = text.partition(MARKER_TEXT)
+    # The calibration's closing lines (no chat end), then the real closing lines: the real question
+    # sees the calibration, the calibration never sees the real question.
+    calib_after = model._text(calibration).partition(MARKER_TEXT)[2]
+    calib_after = calib_after[: calib_after.index("Which passage above answers it?") + len("Which passage above answers it?")] + "\n"
+    encode = model.tokenizer.encode
+    prefix = encode(before, add_special_tokens=not model.chat)
+    encoded = [encode(p, add_special_tokens=False) for p in passages]
+    calib = encode(calib_after, add_special_tokens=False)
+    suffix = encode(after, add_special_tokens=False)
+    ids = [*prefix, *(t for p in encoded for t in p), *calib, *suffix]
+    bounds, at = [], len(prefix)
+    for p in encoded:
+        bounds.append((at, at + len(p)))
+        at += len(p)
+    calib_start, question_start = at, at + len(calib)
+    caught: dict[int, dict[str, torch.Tensor]] = {index: {} for index in scorer.layers}
+    hooks = scorer._hooks(caught)
+    try:
+        with torch.inference_mode():
+            scorer.decoder(input_ids=torch.tensor([ids]), use_cache=False)
+    except _Enough:
+        pass
+    finally:
+        for hook in hooks:
+            hook.remove()
+    out: dict[str, dict[str, list[float]]] = {}
+    for index in scorer.layers:
+        question = scorer._attention_to_keys(index, caught[index], question_start)
+        both = scorer._attention_to_keys(index, caught[index], calib_start)
+        calib_mass = both - question  # the calibration's rows alone: sums are additive over query rows
+        out[str(index)] = {"question": [float(question[a:b].sum()) for a, b in bounds],
+                           "calibration": [float(calib_mass[a:b].sum()) for a, b in bounds]}
+    return out
+
+
+MARKER_TEXT = "\x00passages\x00"
+
+
+def _rank_of_holder(scores: list[float], holds: list[bool]) -> int | None:
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    ranks = [r for r, i in enumerate(order, 1) if holds[i]]
+    return ranks[0] if ranks else None
+
+
+def report(done: dict) -> None:  # type: ignore[type-arg]
+    rows = [r for r in done["rows"] if any(r["holds"])]
+    print(f"{len(rows)} of {len(done['rows'])} questions have a passage holding the answer among those shown")
+    if not rows:
+        return
+    layers = sorted(set.intersection(*(set(r["layers"]) for r in rows)), key=int)
+    ways: dict[str, list[int]] = {"retrieval order": [r["holds"].index(True) + 1 for r in rows]}
+
+    def ranks(score) -> list[int]:  # type: ignore[no-untyped-def]
+        return [_rank_of_holder(score(r), r["holds"]) for r in rows]  # type: ignore[misc]
+
+    def per(r, layer, name):  # type: ignore[no-untyped-def]
+        return r["layers"][layer][name]
+
+    for group in [[l] for l in layers] + [layers[i : i + 3] for i in range(0, len(layers), 3)] + [layers] + [["8", "9"]]:
+        tag = "+".join(group)
+        ways[f"density L{tag}"] = ranks(lambda r, g=group: [sum(per(r, l, "question")[i] for l in g) / r["tokens"][i] for i in range(len(r["holds"]))])
+        ways[f"calibrated L{tag}"] = ranks(lambda r, g=group: [sum(per(r, l, "question")[i] - per(r, l, "calibration")[i] for l in g) for i in range(len(r["holds"]))])
+        ways[f"calib ratio L{tag}"] = ranks(lambda r, g=group: [sum(per(r, l, "question")[i] for l in g) / max(1e-9, sum(per(r, l, "calibration")[i] for l in g)) for i in range(len(r["holds"]))])
+    for task in sorted({r["task"] for r in rows}):
+        picks = [n for n, r in enumerate(rows) if r["task"] == task]
+        print(f"\n{task} (n={len(picks)}): share with the answer's passage at rank 1 / within 3; median rank")
+        for name, values in ways.items():
+            mine = [values[n] for n in picks]
+            print(f"  {name:28} @1 {sum(v == 1 for v in mine) / len(mine):.2f}  @3 {sum(v <= 3 for v in mine) / len(mine):.2f}  median {statistics.median(mine)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
