@@ -140,10 +140,6 @@ def main() -> None:
     sys.path.insert(0, str(args.root.resolve()))
     _prepare_home(args.index_home)
 
-    from longdoc.document import Document, Page
-    from longdoc.memory.choice import open_embedder, reads_as_english
-    from longdoc.memory.index import open_memory
-
     texts, items = build_items()
     wanted = args.tasks.split(",")
     per_task = [[i for i in items if i.task == t][: args.limit or None] for t in wanted]
@@ -153,7 +149,6 @@ def main() -> None:
     seen = {row["key"] for row in done["rows"]}
     model, ask = (None, None) if args.search_only else _load(args.model, args.index_home, args.weights)
     options = _ask_options(args.set)
-    embedders: dict[bool, object] = {}
     memories: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="bench-results-") as scratch:
         from longdoc.tasks.results import ResultCache
@@ -162,13 +157,7 @@ def main() -> None:
         for item in chosen:
             if item.key in seen:
                 continue
-            document = Document(source=item.document, pages=(Page(1, texts[item.document]),))
-            if item.document not in memories:
-                english = reads_as_english(document.text)
-                if english not in embedders:
-                    embedders[english] = open_embedder(None, document.text)[0]
-                memories[item.document] = open_memory(document, embedders[english], home=args.index_home)[0]
-            memory = memories[item.document]
+            document, memory = memory_of(item.document, texts, memories, args.index_home)
             started = time.perf_counter()
             if args.search_only:
                 hits = memory.search(item.question, k=3)  # type: ignore[attr-defined]
@@ -191,6 +180,19 @@ def main() -> None:
     done["summary"] = summarize(done["rows"])
     _save(args, done)
     print(json.dumps(done["summary"], indent=1))
+
+
+def memory_of(name: str, texts: dict[str, str], memories: dict[str, object], home: Path):  # type: ignore[no-untyped-def]
+    """The document `name` and its memory (its index built in `home` the first time), kept in
+    `memories` for the next question; the embedder is the one `longdoc index` would choose."""
+    from longdoc.document import Document, Page
+    from longdoc.memory.choice import open_embedder
+    from longdoc.memory.index import open_memory
+
+    document = Document(source=name, pages=(Page(1, texts[name]),))
+    if name not in memories:
+        memories[name] = open_memory(document, open_embedder(None, document.text)[0], home=home)[0]
+    return document, memories[name]
 
 
 def _ask_options(settings: list[str]):  # type: ignore[no-untyped-def]

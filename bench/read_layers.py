@@ -26,7 +26,7 @@ def trial(model: object, pieces: list[str], number: int, windows: int, per: int,
     """Per-layer shares of every passage for one planted fact."""
     import torch
 
-    from longdoc.engine.passage_attention import PassageAttention, ScoringConfig, _Enough
+    from longdoc.engine.passage_attention import PassageAttention, ScoringConfig
 
     fact = FACTS[number % len(FACTS)]
     tokenizer = model.tokenizer  # type: ignore[attr-defined]
@@ -50,16 +50,8 @@ def trial(model: object, pieces: list[str], number: int, windows: int, per: int,
         encoded = [tokenizer.encode(f"[{start + n + 1}] {p}\n\n", add_special_tokens=False) for n, p in enumerate(passages[start : start + per])]
         prefix, suffix = tokenizer.encode(before, add_special_tokens=False), tokenizer.encode(after, add_special_tokens=False)
         ids = [*prefix, *(t for e in encoded for t in e), *suffix]
-        caught: dict[int, dict[str, torch.Tensor]] = {i: {} for i in scorer.layers}
-        hooks = scorer._hooks(caught)
-        try:
-            with torch.inference_mode():
-                scorer.decoder(input_ids=torch.tensor([ids]), use_cache=False)
-        except _Enough:
-            pass
-        finally:
-            for hook in hooks:
-                hook.remove()
+        with torch.inference_mode():
+            caught = scorer._run(ids)
         bounds, at = [], len(prefix)
         for e in encoded:
             bounds.append((at, at + len(e)))

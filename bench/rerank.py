@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from bench.answers import _load, _prepare_home, build_items, contains
+from bench.answers import _load, _prepare_home, build_items, contains, memory_of
 from bench.harness import cpu_model, script_parser, write_json_atomic
 
 CALIBRATION = "N/A"
@@ -45,9 +45,6 @@ def main() -> None:
         report(json.loads(args.json_out.read_text()))
         return
     _prepare_home(args.index_home)
-    from longdoc.document import Document, Page
-    from longdoc.memory.choice import open_embedder, reads_as_english
-    from longdoc.memory.index import open_memory
     from longdoc.tasks.ask import _PROMPT_MARGIN, AskOptions, format_sources, select_passages
     from longdoc.tasks.prompts import load_prompt, prompt_text
     from longdoc.tasks.scan import MARKER
@@ -60,19 +57,13 @@ def main() -> None:
     model, _ = _load(args.model, args.index_home)
     options = AskOptions()
     memories: dict[str, object] = {}
-    embedders: dict[bool, object] = {}
     scan_prompt = load_prompt("ask_scan")
     for item in chosen:
         if item.key in seen:
             continue
         started = time.perf_counter()
-        document = Document(source=item.document, pages=(Page(1, texts[item.document]),))
-        if item.document not in memories:
-            english = reads_as_english(document.text)
-            if english not in embedders:
-                embedders[english] = open_embedder(None, document.text)[0]
-            memories[item.document] = open_memory(document, embedders[english], home=args.index_home)[0]
-        hits = memories[item.document].search(item.question, k=options.candidates)  # type: ignore[attr-defined]
+        document, memory = memory_of(item.document, texts, memories, args.index_home)
+        hits = memory.search(item.question, k=options.candidates)  # type: ignore[attr-defined]
         answer_prompt = load_prompt("ask_answer")
         overhead = model.count_tokens(prompt_text(answer_prompt.render(sources="", question=item.question))) + _PROMPT_MARGIN
         budget = model.context_window - overhead - options.answer_tokens
@@ -94,7 +85,7 @@ def main() -> None:
 
 def _masses(model, rendered: str, calibration: str, passages: list[str], first: float, last: float) -> dict[str, dict[str, list[float]]]:  # type: ignore[no-untyped-def]
     """Per layer: the closing question's and the calibration question's attention mass on each passage."""
-    from longdoc.engine.passage_attention import PassageAttention, ScoringConfig, _Enough
+    from longdoc.engine.passage_attention import PassageAttention, ScoringConfig
 
     scorer = PassageAttention(model.model, ScoringConfig(first=first, last=last))
     scorer.layers = list(range(scorer.layers[0], scorer.layers[-1] + 1))
@@ -115,16 +106,8 @@ def _masses(model, rendered: str, calibration: str, passages: list[str], first: 
         bounds.append((at, at + len(p)))
         at += len(p)
     calib_start, question_start = at, at + len(calib)
-    caught: dict[int, dict[str, torch.Tensor]] = {index: {} for index in scorer.layers}
-    hooks = scorer._hooks(caught)
-    try:
-        with torch.inference_mode():
-            scorer.decoder(input_ids=torch.tensor([ids]), use_cache=False)
-    except _Enough:
-        pass
-    finally:
-        for hook in hooks:
-            hook.remove()
+    with torch.inference_mode():
+        caught = scorer._run(ids)
     out: dict[str, dict[str, list[float]]] = {}
     for index in scorer.layers:
         question = scorer._attention_to_keys(index, caught[index], question_start)
@@ -165,10 +148,10 @@ def report(done: dict) -> None:  # type: ignore[type-arg]
         ways[f"calib ratio L{tag}"] = ranks(lambda r, g=group: [sum(per(r, l, "question")[i] for l in g) / max(1e-9, sum(per(r, l, "calibration")[i] for l in g)) for i in range(len(r["holds"]))])
     for task in sorted({r["task"] for r in rows}):
         picks = [n for n, r in enumerate(rows) if r["task"] == task]
-        print(f"\n{task} (n={len(picks)}): share with the answer's passage at rank 1 / within 3; median rank")
+        print(f"\n{task} (n={len(picks)}): share with the answer's passage at rank 1 / within 3 / within 4 (shown); median rank")
         for name, values in ways.items():
             mine = [values[n] for n in picks]
-            print(f"  {name:28} @1 {sum(v == 1 for v in mine) / len(mine):.2f}  @3 {sum(v <= 3 for v in mine) / len(mine):.2f}  median {statistics.median(mine)}")
+            print(f"  {name:28} @1 {sum(v == 1 for v in mine) / len(mine):.2f}  @3 {sum(v <= 3 for v in mine) / len(mine):.2f}  @4 {sum(v <= 4 for v in mine) / len(mine):.2f}  median {statistics.median(mine)}")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ class Source(TextSpan):
     page_end: int
     line_start: int
     line_end: int
-    score: float  # the best retrieval score among its chunks
+    score: float  # what ranked it: the best retrieval score among its chunks, or the model's attention (scan.py)
     chunks: tuple[int, ...]  # chunk indices it covers
 
 
