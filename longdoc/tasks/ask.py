@@ -67,8 +67,10 @@ class AskOptions:
     read_sources: int = 4
     # Retrieval mode, with a model that reports its attention: the retrieved passages re-ranked by
     # it (tasks/scan.py `rerank`) and this many of the best shown, best first (0: retrieval's
-    # order, up to max_sources). Small models answer from passage [1] far more than from the rest.
-    reranked_sources: int = 4
+    # order, up to max_sources). Off by default: with the default model it put the passage holding
+    # an NQ answer first more often (38% against 29%), but answers moved within noise (9 of 30 right
+    # against 7, bench/README.md "Answers") and refusals were not measured with it.
+    reranked_sources: int = 0
 
 
 @dataclass(frozen=True)
