@@ -135,7 +135,7 @@ def ask(
         scores = rerank(question, [format_sources([s], document.kind) for s in sources], model, results, on_progress)
         ranked = sorted(range(len(sources)), key=lambda i: -scores[i])
         sources = _fitting([sources[i] for i in ranked], [scores[i] for i in ranked], model, budget, options.reranked_sources)
-    # The best passages by retrieval; a whole document's passages are in reading order.
+    # The best passages by retrieval (or the re-ranking); a whole document's are in reading order.
     def best() -> list[Source]:
         return select_passages(document, hits, model, budget, options.recheck_sources) if whole else sources[: options.recheck_sources]
 
