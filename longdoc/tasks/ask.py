@@ -69,7 +69,7 @@ class AskOptions:
     # it (tasks/scan.py `rerank`) and this many of the best shown, best first (0: retrieval's
     # order, up to max_sources). Off by default: with the default model it put the passage holding
     # an NQ answer first more often (38% against 29%), but answers moved within noise (9 of 30 right
-    # against 7, bench/README.md "Answers") and refusals were not measured with it.
+    # against 7, bench/README.md "Answers") and refusals were measured on 13 unanswerable questions only.
     reranked_sources: int = 0
 
 
