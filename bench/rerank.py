@@ -26,6 +26,7 @@ import torch
 
 from bench.answers import _load, _prepare_home, build_items, contains, memory_of
 from bench.harness import cpu_model, script_parser, write_json_atomic
+from longdoc.model.protocol import Prompt
 
 CALIBRATION = "N/A"
 
@@ -83,18 +84,18 @@ def main() -> None:
     report(done)
 
 
-def _masses(model, rendered: str, calibration: str, passages: list[str], first: float, last: float) -> dict[str, dict[str, list[float]]]:  # type: ignore[no-untyped-def]
+def _masses(model, rendered: Prompt, calibration: Prompt, passages: list[str], first: float, last: float) -> dict[str, dict[str, list[float]]]:  # type: ignore[no-untyped-def]
     """Per layer: the closing question's and the calibration question's attention mass on each passage."""
     from longdoc.engine.passage_attention import PassageAttention, ScoringConfig
+    from longdoc.tasks.scan import MARKER, _closing
 
     scorer = PassageAttention(model.model, ScoringConfig(first=first, last=last))
     scorer.layers = list(range(scorer.layers[0], scorer.layers[-1] + 1))
     text = model._text(rendered)
-    before, _, after = text.partition(MARKER_TEXT)
+    before, _, after = text.partition(MARKER)
     # The calibration's closing lines (no chat end), then the real closing lines: the real question
-    # sees the calibration, the calibration never sees the real question.
-    calib_after = model._text(calibration).partition(MARKER_TEXT)[2]
-    calib_after = calib_after[: calib_after.index("Which passage above answers it?") + len("Which passage above answers it?")] + "\n"
+    # sees the calibration, the calibration never sees the real question (as `rerank` reads them).
+    calib_after = _closing(calibration) + "\n"
     encode = model.tokenizer.encode
     prefix = encode(before, add_special_tokens=not model.chat)
     encoded = [encode(p, add_special_tokens=False) for p in passages]
@@ -116,9 +117,6 @@ def _masses(model, rendered: str, calibration: str, passages: list[str], first: 
         out[str(index)] = {"question": [float(question[a:b].sum()) for a, b in bounds],
                            "calibration": [float(calib_mass[a:b].sum()) for a, b in bounds]}
     return out
-
-
-MARKER_TEXT = "\x00passages\x00"
 
 
 def _rank_of_holder(scores: list[float], holds: list[bool]) -> int | None:
