@@ -26,6 +26,7 @@ from longdoc.engine.decode_weights import (
     ShortlistHead,
     attach_decode_weights,
     dequantize,
+    decode_rows_for,
     derived_ready,
     dynamic_int8_available,
     extract_q4_k,
@@ -231,3 +232,17 @@ def test_a_batched_row_with_an_outlier_does_not_flatten_the_others(tmp_path: Pat
     for row in range(1, 8):  # every other row as exact as it is alone
         assert _relative(got[row], expected[row]) < 4e-2
     assert _relative(got[1:2], F.linear(rows[1:2], model.other.weight, model.other.bias)) < 4e-2
+
+
+@pytest.mark.skipif(not dynamic_int8_available(), reason="torch has no x86 quantized kernels here")
+def test_the_dynamic_kernel_reads_prompts_too_each_token_scaled_alone(tmp_path: Path) -> None:
+    model = _tiny_with_codes(tmp_path, torch.float32)
+    rows = decode_rows_for(torch.float32, "dynamic")
+    assert rows >= 8 * 512  # a batch of eight prompts' segments
+    attach_decode_weights(model, tmp_path, decode_rows=rows, kernel="dynamic")
+    prompt = torch.randn(600, COLS)
+    prompt[0] *= 300.0  # an attention-sink token with huge activations, as Qwen's first token has
+    expected = F.linear(prompt, model.other.weight, model.other.bias)
+    got = model.other(prompt)
+    assert not torch.equal(got, expected)  # the int8 kernel did the work
+    assert _relative(got[1:], expected[1:]) < 4e-2  # the other tokens keep their own scale

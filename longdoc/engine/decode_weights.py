@@ -16,8 +16,9 @@ measured with 2 threads, 1536x8960 projection, ms for 1 / 8 / 16 rows:
 - Intel Xeon (AMX bf16; bf16 model): bf16 linear 0.83 / 0.91, int4 0.35 / 1.26 -> 1 row only.
 - AMD EPYC (AVX2, no bf16; fp32 model): fp32 weight-first 3.1 / 6.5 / 7.6, int4 1.25 / 4.2 / 8.6,
   int8 1.4 / 3.7 / 7.7. fbgemm's dynamic int8 (activations quantized per call, 7 bits) 0.44 / 1.0:
-  with weights "int8" an fp32 model takes that kernel for every linear, up to 64 rows (`kernel_for`).
-Prompts (many rows) keep the float weights.
+  with weights "int8" an fp32 model takes that kernel for every linear and every row count,
+  prompts too (`kernel_for`, `ALL_ROWS`).
+Otherwise prompts (many rows) keep the float weights.
 
 The Q4_K codes are unpacked once, when the GGUF is converted, into `int4.safetensors` beside the
 model; the int8 rows and the head's codes are derived from the float weights at the first load and
@@ -220,7 +221,8 @@ class DynamicInt8Linear(DecodeLinear):
         # outlier (Qwen has them) would flatten every other row to a few levels: measured on
         # qwen2.5-0.5b, 8 prompts x 40 greedy tokens, 4 of 8 came out as the float model's batched,
         # 7 of 8 one row at a time. Each row is brought to the same peak first and scaled back
-        # after (the product is linear): per-row quantization in one call. One row: unchanged.
+        # after (the product is linear): per-row quantization in one call. One row: unchanged. A
+        # prompt's rows are its tokens, so the attention sink's huge activations stay its own.
         rows = x.float()  # (rows, in)
         peak = rows.abs().amax(dim=-1, keepdim=True).clamp_min(1e-12)  # (rows, 1)
         # reduce_range: 7-bit activations, so fbgemm's paired u8 x s8 sums never saturate int16.
@@ -254,13 +256,15 @@ class DynamicShortlistHead(_Shortlisted, DynamicInt8Linear):
 
 def kernel_for(dtype: torch.dtype, weights: str = "auto") -> str:
     """"int4" (the GGUF's codes, bf16 activations) or, asked for with weights "int8", "dynamic"
-    (int8 rows, int8 activations; fp32 CPUs with fbgemm). Not the default yet: its greedy text
-    drifts from the float model's sooner (0.5B: 117 of 120 teacher-forced tokens the same) and its
-    answers are not yet measured on the dev split.
+    (int8 rows, int8 activations quantized a token at a time; fp32 CPUs with fbgemm), which then
+    reads prompts too. Not the default yet: its greedy text drifts from the float model's sooner
+    (0.5B: 117 of 120 teacher-forced tokens the same); its answers are measured on CMRC dev only
+    (bench/README.md "Decoding from low-bit weights").
 
     Measured on AMD EPYC (AVX2, fp32 model), 2 threads, 1536x8960, 1 / 8 rows: dynamic int8 0.44 /
     1.0 ms against int4 1.25 / 4.2 (27 GB/s from memory: the bandwidth limit); up to 128 rows it beats
-    the fp32 weights 3-7x. Where bf16 is native the int4 kernel is already at 0.35 ms for one row."""
+    the fp32 weights 3-7x, prompts' 512-4096 rows ~1.5x. Where bf16 is native the int4 kernel is
+    already at 0.35 ms for one row."""
     return "dynamic" if weights == "int8" and dtype == torch.float32 and dynamic_int8_available() else "int4"
 
 
@@ -277,11 +281,18 @@ def dynamic_int8_available() -> bool:
     return True
 
 
+# The dynamic kernel serves every row count: reading a prompt too. Measured on AMD EPYC (Zen 1,
+# AVX2, fp32 model), 2 threads: one 1536x8960 projection 1.4-2.4x the fp32 product from 64 to
+# 4096 rows; qwen2.5-1.5b reading 1,024 tokens 22-23 against 15 tokens/s, the next-token
+# distribution after them 1e-5 nats (KL) from the fp32 model's.
+ALL_ROWS = 1 << 30
+
+
 def decode_rows_for(dtype: torch.dtype, kernel: str = "int4") -> int:
     """Up to how many rows the low-bit kernels beat the float weights (measured: module docstring)."""
     if dtype == torch.bfloat16:
         return 1
-    return 64 if kernel == "dynamic" else 8
+    return ALL_ROWS if kernel == "dynamic" else 8
 
 
 def _derived_file(kernel: str) -> str:

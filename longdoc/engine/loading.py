@@ -63,7 +63,7 @@ def load_model(
 
     `weights`: "auto" decodes on the CPU from low-bit weights: the GGUF's own 4-bit codes where it
     has them, int8 rows elsewhere, a shortlisted head (decode_weights.py); "float" uses the float
-    weights only; "int8" (fp32 CPUs) decodes every linear through fbgemm's dynamic int8 instead.
+    weights only; "int8" (fp32 CPUs) decodes and reads prompts through fbgemm's dynamic int8 instead.
     `on_progress` hears of the one-time preparations (assembling, converting, deriving weights).
     """
     if weights not in WEIGHTS:
