@@ -31,13 +31,13 @@ def missing() -> str | None:
     return None
 
 
-def start(gguf: Path, slots: int, threads: int = 2) -> Any:
-    """An in-process llama.cpp server on `gguf` with `slots` parallel sequences."""
+def start(gguf: Path, slots: int, threads: int = 2, context: int = 1024) -> Any:
+    """An in-process llama.cpp server on `gguf` with `slots` parallel sequences of `context` tokens."""
     import xllamacpp as xl  # type: ignore[import-not-found]
 
     params = xl.CommonParams()
     params.model.path = str(gguf)
-    params.n_ctx = slots * 1024
+    params.n_ctx = slots * context
     params.n_parallel = slots
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads

@@ -13,8 +13,10 @@ from collections.abc import Callable, Collection, Sequence
 import torch
 
 from longdoc.model.protocol import GenerationOptions
-from longdoc.engine.reader import SegmentReader
 from longdoc.engine.cache_config import SegmentCacheConfig
+from longdoc.engine.lookahead import CopyLookahead
+from longdoc.engine.reader import SegmentReader
+from longdoc.engine.segment_cache import SegmentCache
 
 # Receives a row's generated token ids; True ends that row (used for stop strings).
 StopCheck = Callable[[list[int]], bool]
@@ -85,33 +87,102 @@ def _decode_batch(
     width = len(prompts)
     on_segment = (lambda n: on_read(n * width)) if on_read is not None else None
     logits = reader.read(cache, input_ids, valid, on_segment)  # (B, V)
-    outputs: list[list[int]] = [[] for _ in prompts]
-    loops = [LoopGuard(options.loop_tokens) for _ in prompts]
+    return decode_from(reader, cache, logits, prompts, options, eos_ids, generator, should_stop, on_token)
+
+
+def decode_from(
+    reader: SegmentReader,
+    cache: SegmentCache,
+    logits: torch.Tensor,
+    prompts: Sequence[Sequence[int]],
+    options: GenerationOptions,
+    eos_ids: set[int],
+    generator: torch.Generator,
+    should_stop: StopCheck | None = None,
+    on_token: Callable[[int], None] | None = None,
+) -> list[list[int]]:
+    """Generated token ids per prompt, decoding from a memory that has read `prompts` (left-padded
+    rows) and the logits (B, V) after their last tokens."""
+    rows = [_Row(options, eos_ids, should_stop, on_token) for _ in prompts]
     active = list(range(len(prompts)))  # batch row -> prompt index, for rows still decoding
+    lookahead: CopyLookahead | None = None
     while True:
         tokens = choose_tokens(logits, options, generator)  # (b,)
-        keep = []
-        for row, token in enumerate(tokens.tolist()):
-            output = outputs[active[row]]
-            if token in eos_ids:
-                continue
-            output.append(token)
-            if on_token is not None:
-                on_token(1)
-            if loops[active[row]].repeated(output):
-                del output[-options.loop_tokens :]
-                continue
-            if len(output) < options.max_new_tokens and not (should_stop and should_stop(output)):
-                keep.append(row)
+        keep = [row for row, token in enumerate(tokens.tolist()) if rows[active[row]].take(token)]
         if not keep:
-            return outputs
+            return [row.output for row in rows]
         if len(keep) < len(active):
             kept = torch.tensor(keep, device=reader.device)
             cache.select_rows(kept)
             tokens = tokens.to(reader.device)[kept]
             active = [active[row] for row in keep]
+        if len(active) == 1 and options.temperature == 0.0 and options.lookahead > 0:
+            # One greedy row left (alone from the start, or the last of its batch): guess ahead.
+            row = rows[active[0]]
+            if lookahead is None:
+                lookahead = CopyLookahead(prompts[active[0]])
+                lookahead.extend(row.output)
+            else:
+                lookahead.extend(row.output[-1:])
+            room = min(options.lookahead, options.max_new_tokens - len(row.output) - 1, cache.rewind_room() - 1)
+            guess = lookahead.guess(room)
+            if guess:
+                logits, going = _check_guess(reader, cache, lookahead, row, int(tokens[0]), guess)
+                if not going:
+                    return [row.output for row in rows]
+                continue
         step_ids = tokens.to(reader.device)[:, None]  # (b, 1)
         logits = reader.step(cache, step_ids, torch.ones_like(step_ids, dtype=torch.bool))
+
+
+def _check_guess(
+    reader: SegmentReader, cache: SegmentCache, lookahead: CopyLookahead, row: _Row, token: int, guess: list[int]
+) -> tuple[torch.Tensor, bool]:
+    """Feed `token` (already taken) and a guess of what follows in one pass; take the guessed
+    tokens the model confirms. Returns the logits (1, V) after the last token kept, and whether
+    the row goes on (False when it ended on a confirmed token)."""
+    logits = reader.look_ahead(cache, torch.tensor([[token, *guess]]))  # (1 + g, V)
+    chosen = logits.argmax(dim=-1).tolist()  # the model's own token after each one fed
+    confirmed = 0
+    while confirmed < len(guess) and chosen[confirmed] == guess[confirmed]:
+        confirmed += 1
+    reader.settle(cache, len(guess) - confirmed)
+    for guessed in guess[:confirmed]:
+        if not row.take(guessed):
+            return logits, False
+        lookahead.extend([guessed])
+    return logits[confirmed : confirmed + 1], True
+
+
+class _Row:
+    """One prompt's generated tokens and the checks that end it."""
+
+    def __init__(
+        self,
+        options: GenerationOptions,
+        eos_ids: set[int],
+        should_stop: StopCheck | None,
+        on_token: Callable[[int], None] | None,
+    ) -> None:
+        self.output: list[int] = []
+        self.options = options
+        self.eos_ids = eos_ids
+        self.should_stop = should_stop
+        self.on_token = on_token
+        self.loops = LoopGuard(options.loop_tokens)
+
+    def take(self, token: int) -> bool:
+        """Add a generated token; False when the row has ended (EOS, a loop, the cap, a stop string)."""
+        if token in self.eos_ids:
+            return False
+        output = self.output
+        output.append(token)
+        if self.on_token is not None:
+            self.on_token(1)
+        if self.loops.repeated(output):
+            del output[-self.options.loop_tokens :]
+            return False
+        return len(output) < self.options.max_new_tokens and not (self.should_stop and self.should_stop(output))
 
 
 class LoopGuard:

@@ -67,7 +67,7 @@ class SegmentReader:
         hidden = None
         for start in range(0, input_ids.shape[1], self.config.segment):
             stop = start + self.config.segment
-            hidden = self._forward(cache, input_ids[:, start:stop], valid[:, start:stop])
+            hidden = self._forward(cache, input_ids[:, start:stop], valid[:, start:stop])[:, -1]
             cache.slide()
             if on_segment is not None:
                 on_segment(input_ids[:, start:stop].shape[1])
@@ -82,9 +82,24 @@ class SegmentReader:
         paid once per segment rather than once per token; attention never spans more than
         sinks + window + segment.
         """
-        hidden = self._forward(cache, input_ids.to(self.device), valid.to(self.device))
+        hidden = self._forward(cache, input_ids.to(self.device), valid.to(self.device))[:, -1]
         cache.slide(allowance=self.config.segment - 1)
         return self.logits(hidden)
+
+    @torch.inference_mode()
+    def look_ahead(self, cache: SegmentCache, input_ids: torch.Tensor) -> torch.Tensor:
+        """Append one row's tokens (1, n) in one pass; return logits (n, V) after each of them.
+
+        The window does not slide here: `settle` takes back the tokens the model did not confirm
+        first. Needs `cache.rewind_room() >= n`."""
+        valid = torch.ones_like(input_ids, dtype=torch.bool)
+        hidden = self._forward(cache, input_ids.to(self.device), valid.to(self.device))  # (1, n, hidden)
+        return self.logits(hidden[0])
+
+    def settle(self, cache: SegmentCache, unconfirmed: int) -> None:
+        """After `look_ahead`: forget its last `unconfirmed` tokens, then slide as `step` does."""
+        cache.drop_newest(unconfirmed)
+        cache.slide(allowance=self.config.segment - 1)
 
     def _forward(self, cache: SegmentCache, input_ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         positions = cache.positions_for(valid)  # (B, L)
@@ -104,7 +119,7 @@ class SegmentReader:
             for hook in hooks:
                 hook.remove()
         cache.commit()
-        return output.last_hidden_state[:, -1]  # (B, hidden)
+        return output.last_hidden_state  # (B, L, hidden)
 
     def _capture_queries(self, cache: SegmentCache) -> list[RemovableHandle]:
         """Hooks that hand each retrieving layer its un-rotated queries, to score memory blocks."""
@@ -117,7 +132,7 @@ class SegmentReader:
         return hooks
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Output head on final hidden states (B, hidden) -> (B, V), in float32."""
+        """Output head on final hidden states (..., hidden) -> (..., V), in float32."""
         logits = self.head(hidden).float()
         if self._softcap is not None:
             logits = torch.tanh(logits / self._softcap) * self._softcap

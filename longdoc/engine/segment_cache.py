@@ -120,6 +120,17 @@ class WindowLayer(DynamicLayer):
         if self.memory is not None:
             self.memory.select_rows(rows)
 
+    def drop_newest(self, count: int) -> None:
+        """Forget the last `count` cached slots (tokens a lookahead pass guessed wrong)."""
+        if self.is_initialized:
+            self.keys = self._key_slots.drop_newest(count)
+            self.values = self._value_slots.drop_newest(count)
+
+    @property
+    def room(self) -> int:
+        """Slots that can be appended before the storage must grow."""
+        return self._key_slots.room if self.is_initialized else 0
+
     def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
         return self.get_seq_length() + query_length, 0
 
@@ -298,6 +309,27 @@ class SegmentCache(Cache):
         for layer in self.layers:
             if layer.layer_type == kind:
                 layer.keep(index, shift, shift_from)
+
+    # -- taking back guessed tokens ---------------------------------------------------------
+
+    def rewind_room(self) -> int:
+        """How many tokens one pass may append and later take back (`drop_newest`); 0 when it
+        cannot be done exactly: natively windowed layers trim what they drop, and a pass that
+        fetches memory blocks picks them with every new token's query."""
+        if SLIDING in self._layouts or self._plan_retrieval() is not None or not self.layers:
+            return 0
+        return min(layer.room for layer in self.layers)
+
+    def drop_newest(self, count: int) -> None:
+        """Forget the last `count` tokens appended, before the window slides past them."""
+        if count == 0:
+            return
+        layout = self._layouts[FULL]
+        assert self._next_position is not None and 0 < count <= layout.positions.shape[1], "nothing to drop"
+        self._next_position = self._next_position - layout.valid[:, -count:].long().sum(dim=1)
+        layout.positions, layout.valid = layout.positions[:, :-count], layout.valid[:, :-count]
+        for layer in self.layers:
+            layer.drop_newest(count)
 
     # -- batch housekeeping -----------------------------------------------------------------
 

@@ -44,6 +44,17 @@ class SlotBuffer:
         self.length = 0
         return self.append(items)
 
+    @property
+    def room(self) -> int:
+        """Slots that can still be appended without growing the storage."""
+        return self.capacity - self.length
+
+    def drop_newest(self, count: int) -> torch.Tensor:
+        """Forget the last `count` slots in use; return the new view."""
+        assert 0 <= count <= self.length, "cannot drop more slots than are in use"
+        self.length -= count
+        return self.view()
+
     def select_rows(self, rows: torch.Tensor) -> None:
         """Keep only batch rows `rows`."""
         if self._data is not None:

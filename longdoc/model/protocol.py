@@ -34,6 +34,11 @@ class GenerationOptions:
     # that repeat is dropped. 0 turns the guard off; 24 tokens is longer than any phrase a summary
     # or translation legitimately repeats word for word.
     loop_tokens: int = 24
+    # Greedy decoding of a single row (alone, or the last of its batch) guesses up to this many
+    # next tokens by copying what followed the latest earlier occurrence of its last few tokens,
+    # in the prompt or its own output, and checks the guess in the same pass (engine/lookahead.py).
+    # Greedy output stays the model's. 0 turns it off; servers ignore it.
+    lookahead: int = 0
     # Progress, for a bar that moves inside a long batch: `on_read(n)` reports n more prompt tokens
     # read, `on_token(n)` n more tokens generated (all rows together). Not part of what is generated.
     on_read: Callable[[int], None] | None = field(default=None, compare=False, repr=False)
@@ -48,6 +53,7 @@ class GenerationOptions:
         assert 0.0 < self.top_p <= 1.0, "top_p must be in (0, 1]"
         assert self.batch_size >= 1, "batch_size must be >= 1"
         assert self.loop_tokens >= 0, "loop_tokens must be >= 0"
+        assert self.lookahead >= 0, "lookahead must be >= 0"
 
 
 @runtime_checkable
