@@ -1,7 +1,7 @@
 """Decoding speed with the low-bit decoding weights (weights "auto") against the float weights and
 llama.cpp, same run.
 
-    python -m bench.decode [--models qwen2.5-1.5b,qwen2.5-0.5b] [--steps 32] [--weights auto|int8] [--json-out FILE]
+    python -m bench.decode [--models qwen2.5-1.5b,qwen2.5-0.5b] [--steps 32] [--weights auto|int8] [--read TOKENS] [--json-out FILE]
 
 Per preset and mode: milliseconds per decoding step after a 400-token prompt, one stream and 8
 streams batched, the same model object switched between modes (the float weights stay loaded
@@ -45,7 +45,16 @@ def step_ms(reader, batch: int, steps: int) -> float:  # type: ignore[no-untyped
     return (time.perf_counter() - started) / steps * 1000
 
 
-def measure(name: str, home: Path, steps: int, weights: str = "auto") -> dict[str, object]:
+def read_tokens_per_s(reader, tokens: int) -> float:  # type: ignore[no-untyped-def]
+    """Prompt reading: tokens/s for one prompt of `tokens` ids (whole segments of the engine)."""
+    ids = torch.randint(100, 20000, (1, tokens))
+    with torch.inference_mode():
+        started = time.perf_counter()
+        reader.read(reader.new_cache(), ids)
+    return tokens / (time.perf_counter() - started)
+
+
+def measure(name: str, home: Path, steps: int, weights: str = "auto", read: int = 0) -> dict[str, object]:
     local = load_model(name, home, weights=weights)
     rows = decode_rows_for(local.model.dtype, kernel_for(local.model.dtype, weights))
     kinds: dict[str, int] = {}
@@ -59,6 +68,9 @@ def measure(name: str, home: Path, steps: int, weights: str = "auto") -> dict[st
         for batch in (1, 8):
             key = f"{mode}_b{batch}_ms"
             row[key] = min(float(row.get(key, 1e9)), step_ms(local.reader, batch, steps))  # type: ignore[arg-type]
+        if read:
+            key = f"{mode}_read_tokens_per_s"
+            row[key] = round(max(float(row.get(key, 0.0)), read_tokens_per_s(local.reader, read)), 1)  # type: ignore[arg-type]
         outputs[mode] = local.generate([PROMPT])[0][:400]
     del local
     gc.collect()
@@ -98,9 +110,10 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=Path.home() / ".cache" / "longdoc")
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--weights", default="auto", help="the low-bit mode measured as \"auto\": auto or int8")
+    parser.add_argument("--read", type=int, default=0, help="also time reading a prompt of this many tokens per mode (int8 reads prompts too)")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    rows = [measure(name, args.home, args.steps, args.weights) for name in args.models.split(",")]
+    rows = [measure(name, args.home, args.steps, args.weights, args.read) for name in args.models.split(",")]
     report = {"cpu": cpu_model(), "torch": torch.__version__, "rows": rows}
     for row in rows:
         print(json.dumps({k: v for k, v in row.items() if k != "texts"}))
