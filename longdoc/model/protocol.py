@@ -37,7 +37,8 @@ class GenerationOptions:
     # Greedy decoding of a single row (alone, or the last of its batch) guesses up to this many
     # next tokens by copying what followed the latest earlier occurrence of its last few tokens,
     # in the prompt or its own output, and checks the guess in the same pass (engine/lookahead.py).
-    # Greedy output stays the model's. 0 turns it off; servers ignore it.
+    # Greedy output stays the model's. Off (0) until bench/lookahead.py shows a gain on real tasks;
+    # servers ignore it.
     lookahead: int = 0
     # Progress, for a bar that moves inside a long batch: `on_read(n)` reports n more prompt tokens
     # read, `on_token(n)` n more tokens generated (all rows together). Not part of what is generated.
