@@ -118,16 +118,13 @@ def decode_from(
             active = [active[row] for row in keep]
         if len(active) == 1 and options.temperature == 0.0 and options.lookahead > 0:
             # One greedy row left (alone from the start, or the last of its batch): guess ahead.
-            row = rows[active[0]]
-            if lookahead is None:
-                lookahead = CopyLookahead(prompts[active[0]])
-                lookahead.extend(row.output)
-            else:
-                lookahead.extend(row.output[-1:])
+            row, prompt = rows[active[0]], prompts[active[0]]
+            lookahead = lookahead or CopyLookahead(prompt)
+            lookahead.extend(row.output[len(lookahead.tokens) - len(prompt) :])  # what it has not seen
             room = min(options.lookahead, options.max_new_tokens - len(row.output) - 1, cache.rewind_room() - 1)
             guess = lookahead.guess(room)
             if guess:
-                logits, going = _check_guess(reader, cache, lookahead, row, int(tokens[0]), guess)
+                logits, going = _check_guess(reader, cache, row, int(tokens[0]), guess)
                 if not going:
                     return [row.output for row in rows]
                 continue
@@ -136,7 +133,7 @@ def decode_from(
 
 
 def _check_guess(
-    reader: SegmentReader, cache: SegmentCache, lookahead: CopyLookahead, row: _Row, token: int, guess: list[int]
+    reader: SegmentReader, cache: SegmentCache, row: _Row, token: int, guess: list[int]
 ) -> tuple[torch.Tensor, bool]:
     """Feed `token` (already taken) and a guess of what follows in one pass; take the guessed
     tokens the model confirms. Returns the logits (1, V) after the last token kept, and whether
@@ -150,7 +147,6 @@ def _check_guess(
     for guessed in guess[:confirmed]:
         if not row.take(guessed):
             return logits, False
-        lookahead.extend([guessed])
     return logits[confirmed : confirmed + 1], True
 
 
