@@ -19,7 +19,7 @@ from transformers import (
     Qwen3Config,
 )
 
-from longdoc.engine.generation import choose_tokens, generate_tokens, left_pad, plan_batches
+from longdoc.engine.generation import choose_tokens, generate_tokens, left_pad, plan_batches, read_groups
 from longdoc.engine.local import LocalModel
 from longdoc.model.protocol import GenerationOptions, Model
 from longdoc.engine.reader import SegmentReader
@@ -209,6 +209,29 @@ def test_batched_generation_equals_one_at_a_time(kind: str) -> None:
     alone = [generate_tokens(reader, [p], options, eos_ids={0}, pad_id=0)[0] for p in prompts]
     assert batched == alone
     assert all(len(out) > 0 for out in batched)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_prompts_of_unlike_lengths_are_read_apart_then_decoded_together(kind: str) -> None:
+    model = tiny_model(kind)
+    reader = SegmentReader(model, SegmentCacheConfig(sinks=4, window=160, segment=16))
+    torch.manual_seed(2)
+    prompts = [torch.randint(1, VOCAB, (n,)).tolist() for n in (6, 90, 41, 88)]
+    options = GenerationOptions(max_new_tokens=10, batch_size=4)
+    read: list[int] = []
+    batched = generate_tokens(reader, prompts, options, eos_ids={0}, pad_id=0, on_read=read.append)
+    alone = [generate_tokens(reader, [p], options, eos_ids={0}, pad_id=0)[0] for p in prompts]
+    assert batched == alone
+    assert any(len(out) > 1 for out in batched)
+    # 90 and 88 share a pass (2 tokens of padding); 41 and 6 are read alone: not 4 x 90 rows.
+    assert sum(read) == 2 * 90 + 41 + 6
+    assert read_groups([6, 90, 41, 88]) == [[1, 3], [2], [0]]
+
+
+def test_read_groups_keep_padding_small() -> None:
+    assert read_groups([100, 98, 97, 99]) == [[0, 3, 1, 2]]
+    assert read_groups([516, 290, 214, 141]) == [[0], [1], [2], [3]]
+    assert read_groups([10, 30, 20]) == [[1, 2, 0]]  # 30 tokens of padding: not worth another pass
 
 
 def test_generation_beyond_window_slides_and_continues(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,6 +18,11 @@ from longdoc.engine.lookahead import CopyLookahead
 from longdoc.engine.reader import SegmentReader
 from longdoc.engine.segment_cache import SegmentCache
 
+# Read passes take prompts into one left-padded batch while their padding stays under this share
+# of the pass or this many tokens (see `read_groups`).
+_PADDING = 0.125
+_PADDING_TOKENS = 32
+
 # Receives a row's generated token ids; True ends that row (used for stop strings).
 StopCheck = Callable[[list[int]], bool]
 
@@ -82,12 +87,44 @@ def _decode_batch(
     on_token: Callable[[int], None] | None,
     on_read: Callable[[int], None] | None,
 ) -> list[list[int]]:
-    input_ids, valid = left_pad(prompts, pad_id)  # (B, T) each
-    cache = reader.new_cache()
-    width = len(prompts)
-    on_segment = (lambda n: on_read(n * width)) if on_read is not None else None
-    logits = reader.read(cache, input_ids, valid, on_segment)  # (B, V)
-    return decode_from(reader, cache, logits, prompts, options, eos_ids, generator, should_stop, on_token)
+    groups = read_groups([len(p) for p in prompts])
+    caches, logits = [], []
+    for group in groups:
+        input_ids, valid = left_pad([prompts[i] for i in group], pad_id)  # (b, T) each
+        cache = reader.new_cache()
+        width = len(group)
+        on_segment = (lambda n, width=width: on_read(n * width)) if on_read is not None else None
+        logits.append(reader.read(cache, input_ids, valid, on_segment))  # (b, V)
+        caches.append(cache)
+    caches[0].stack(caches[1:])
+    order = [i for group in groups for i in group]  # batch row -> prompt index
+    outputs = decode_from(
+        reader, caches[0], torch.cat(logits), [prompts[i] for i in order], options, eos_ids, generator, should_stop, on_token
+    )
+    by_prompt: list[list[int]] = [[] for _ in prompts]
+    for index, output in zip(order, outputs):
+        by_prompt[index] = output
+    return by_prompt
+
+
+def read_groups(lengths: Sequence[int]) -> list[list[int]]:
+    """Prompt indices to read in one pass each, longest first, so that little padding is read.
+
+    A left-padded pass reads every row to the longest prompt's length, and a padding token costs
+    what a real one does: a summary's four prompts of 516, 290, 214 and 141 tokens read 2,064 rows
+    for 1,161 tokens. Rows join a pass while its padding stays within `_PADDING` (a share of the
+    pass, or a few tokens, below which another pass over the weights costs more)."""
+    groups: list[list[int]] = []
+    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        if groups:
+            group = groups[-1]
+            padded = lengths[group[0]] * (len(group) + 1)
+            padding = padded - sum(lengths[i] for i in group) - lengths[index]
+            if padding <= max(_PADDING_TOKENS, _PADDING * padded):
+                group.append(index)
+                continue
+        groups.append([index])
+    return groups
 
 
 def decode_from(

@@ -26,6 +26,7 @@ then `cache.commit()` and `cache.slide()`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -120,6 +121,13 @@ class WindowLayer(DynamicLayer):
         if self.memory is not None:
             self.memory.select_rows(rows)
 
+    def stack_rows(self, others: Sequence[WindowLayer], width: int) -> None:
+        """Append the rows of `others` (same kind, none slid) after this layer's, every row
+        left-padded with zero slots to `width` (the padding slots are masked)."""
+        parts = [self, *others]
+        self.keys = self._key_slots.assign(torch.cat([_left_padded(p.keys, width) for p in parts]))
+        self.values = self._value_slots.assign(torch.cat([_left_padded(p.values, width) for p in parts]))
+
     def drop_newest(self, count: int) -> None:
         """Forget the last `count` cached slots (tokens a lookahead pass guessed wrong)."""
         if self.is_initialized:
@@ -154,6 +162,7 @@ class SegmentCache(Cache):
         self._next_position: torch.Tensor | None = None  # (B,) long
         self._pending: tuple[torch.Tensor, torch.Tensor] | None = None
         self._padded = False
+        self._slid = False
 
     def _layer(self, kind: str, inv_freq: torch.Tensor, native: int | None) -> WindowLayer:
         config = self.config
@@ -298,6 +307,7 @@ class SegmentCache(Cache):
             self._keep(SLIDING, index, shift=delta, shift_from=0)
         self._next_position = self._next_position - delta
         self._window_start = sinks + self.config.retrieved
+        self._slid = True
         return delta
 
     def _keep(self, kind: str, index: torch.Tensor, shift: int, shift_from: int) -> None:
@@ -342,6 +352,26 @@ class SegmentCache(Cache):
         if self._next_position is not None:
             self._next_position = self._next_position[rows]
 
+    def stack(self, others: Sequence[SegmentCache]) -> None:
+        """Take in the rows of `others`, after this cache's own, as one left-padded batch.
+
+        For prompts read apart (reading padding costs as much as reading a token) and decoded
+        together. None of the caches may have slid or stored blocks: positions then start at 0 in
+        every row, so a stacked row sees exactly what it saw alone."""
+        if not others:
+            return
+        parts = [self, *others]
+        assert all(not c._slid and c._next_position is not None for c in parts), "only unslid, read caches stack"
+        for kind, layout in self._layouts.items():
+            width = max(c._layouts[kind].positions.shape[1] for c in parts)
+            layout.positions = torch.cat([_left_padded(c._layouts[kind].positions, width, dim=1) for c in parts])
+            layout.valid = torch.cat([_left_padded(c._layouts[kind].valid, width, dim=1) for c in parts])
+            for index, layer in enumerate(self.layers):
+                if layer.layer_type == kind:
+                    layer.stack_rows([c.layers[index] for c in others], width)
+        self._next_position = torch.cat([c._next_position for c in parts])  # type: ignore[misc]
+        self._padded = any(not bool(layout.valid.all()) for layout in self._layouts.values())
+
     def lengths(self) -> list[int]:
         """Cached slots per layer (sinks + window, or the native window)."""
         return [layer.get_seq_length() for layer in self.layers]
@@ -350,6 +380,16 @@ class SegmentCache(Cache):
     def max_position(self) -> int:
         """The largest position handed out so far (-1 before the first token)."""
         return -1 if self._next_position is None else int(self._next_position.max()) - 1
+
+
+def _left_padded(items: torch.Tensor, width: int, dim: int = 2) -> torch.Tensor:
+    """`items` with zeros (False) put before its slots along `dim` up to `width` slots."""
+    missing = width - items.shape[dim]
+    if missing == 0:
+        return items
+    shape = list(items.shape)
+    shape[dim] = missing
+    return torch.cat((items.new_zeros(shape), items), dim=dim)
 
 
 def layer_types_of(model_config: PretrainedConfig) -> list[str]:

@@ -44,6 +44,11 @@ class SlotBuffer:
         self.length = 0
         return self.append(items)
 
+    def assign(self, items: torch.Tensor) -> torch.Tensor:
+        """Make `items` (B', H, n, ...) the whole content, B' free to differ from the rows held."""
+        self._data, self.length = None, 0
+        return self.append(items)
+
     @property
     def room(self) -> int:
         """Slots that can still be appended without growing the storage."""
