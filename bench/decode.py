@@ -55,7 +55,7 @@ def read_tokens_per_s(reader, tokens: int) -> float:  # type: ignore[no-untyped-
 
 
 def measure(name: str, home: Path, steps: int, weights: str = "auto", read: int = 0) -> dict[str, object]:
-    local = load_model(name, home, weights=weights)
+    local = load_model(name, home, weights=weights, keep_float=True)  # switched to float below
     rows = decode_rows_for(local.model.dtype, kernel_for(local.model.dtype, weights))
     kinds: dict[str, int] = {}
     for module in local.model.modules():

@@ -12,7 +12,7 @@ from test_engine import char_tokenizer, tiny_model
 
 from longdoc.engine import loading
 from longdoc.engine.cpu_linear import WeightFirstLinear
-from longdoc.engine.decode_weights import DecodeLinear
+from longdoc.engine.decode_weights import DecodeLinear, dynamic_int8_available, set_decode_rows
 from longdoc.engine.loading import assemble_preset, choose_device, load_model, resolve_model, sha256_of
 from longdoc.model.protocol import GenerationOptions
 from longdoc.engine.presets import DEFAULT_PRESET, FAST_PRESET, PRESETS, Preset
@@ -105,3 +105,31 @@ def test_model_directory_loads_with_safetensors_and_generates(tmp_path: Path, mo
     assert isinstance(head, WeightFirstLinear) or (isinstance(head, DecodeLinear) and head.weight_first)
     (text,) = model.generate(["abc"], GenerationOptions(max_new_tokens=5))
     assert isinstance(text, str)
+
+
+@pytest.mark.skipif(not dynamic_int8_available(), reason="torch has no x86 quantized kernels here")
+def test_int8_weights_load_the_checkpoint_as_stored_and_let_the_float_linears_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "tiny"
+    tiny_model("qwen2").to(torch.bfloat16).save_pretrained(directory, safe_serialization=True)
+    char_tokenizer().save_pretrained(directory)
+    monkeypatch.setattr(loading, "choose_device", lambda device: (torch.device("cpu"), torch.float32))
+    cache = SegmentCacheConfig(4, 64, 16)
+    lean = load_model(str(directory), tmp_path / "home", cache=cache, weights="int8")
+    kept = load_model(str(directory), tmp_path / "home", cache=cache, weights="int8", keep_float=True)
+    head = lean.model.get_output_embeddings()
+    linears = [m for m in lean.model.modules() if isinstance(m, DecodeLinear) and m is not head]
+    assert len(linears) == 2 * 7 and all(m.weight.numel() == 0 for m in linears)
+    assert {p.dtype for p in lean.model.parameters()} == {torch.float32}
+    assert head.weight.shape == kept.model.get_output_embeddings().weight.shape
+
+    def size(model: torch.nn.Module) -> int:
+        return sum(p.numel() for p in model.parameters())
+
+    assert size(lean.model) < size(kept.model) / 2
+    options = GenerationOptions(max_new_tokens=8)
+    prompts = ["abcabc", "a longer prompt, to pad the other"]
+    assert lean.generate(prompts, options) == kept.generate(prompts, options)
+    with pytest.raises(ValueError, match="let go"):
+        set_decode_rows(lean.model, 0)

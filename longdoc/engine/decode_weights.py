@@ -342,10 +342,25 @@ def attach_decode_weights(model: nn.Module, directory: Path, decode_rows: int, k
     return attached
 
 
+def drop_float_weights(model: nn.Module) -> int:
+    """Let go of the float weights of linears that never use them (int8 rows at every row count);
+    the output head keeps its own (tied to the embeddings, and its shortlist is recomputed from
+    them). Returns how many were dropped."""
+    head = model.get_output_embeddings()
+    dropped = 0
+    for module in model.modules():
+        if isinstance(module, DynamicInt8Linear) and module is not head and module.decode_rows == ALL_ROWS:
+            module.weight = nn.Parameter(module.weight.new_empty((0, module.in_features)), requires_grad=False)
+            dropped += 1
+    return dropped
+
+
 def set_decode_rows(model: nn.Module, rows: int) -> None:
     """Up to how many rows the low-bit weights are used (0: float weights only); for benchmarks."""
     for module in model.modules():
         if isinstance(module, DecodeLinear):
+            if rows < module.decode_rows and module.weight.numel() == 0:
+                raise ValueError("this model's float weights were let go at load (load_model keep_float=True keeps them)")
             module.decode_rows = rows
 
 
