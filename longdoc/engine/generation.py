@@ -3,7 +3,9 @@
 Prompts that fit the memory without sliding (prompt + answer <= sinks + window) are decoded
 together, left-padded; since nothing slides, each row sees exactly what it would see alone, so
 batched output equals one-at-a-time output. Longer prompts are decoded one at a time, because rows
-with different padding would need different sink tokens once the window slides.
+with different padding would need different sink tokens once the window slides. A batch's prompts
+are read in passes of similar lengths (`read_groups`) and their memories stacked before decoding:
+padding costs what a token costs to read, and decoding gains from the batch, reading does not.
 """
 
 from __future__ import annotations
