@@ -89,6 +89,21 @@ def _decode_batch(
     on_token: Callable[[int], None] | None,
     on_read: Callable[[int], None] | None,
 ) -> list[list[int]]:
+    cache, logits, order = _read_apart(reader, prompts, pad_id, on_read)
+    outputs = decode_from(
+        reader, cache, logits, [prompts[i] for i in order], options, eos_ids, generator, should_stop, on_token
+    )
+    by_prompt: list[list[int]] = [[] for _ in prompts]
+    for index, output in zip(order, outputs):
+        by_prompt[index] = output
+    return by_prompt
+
+
+def _read_apart(
+    reader: SegmentReader, prompts: Sequence[Sequence[int]], pad_id: int, on_read: Callable[[int], None] | None
+) -> tuple[SegmentCache, torch.Tensor, list[int]]:
+    """The prompts read in passes of similar length (`read_groups`) and their memories stacked into
+    one batch: that memory, the logits (B, V) after each row's last token, and each row's prompt index."""
     groups = read_groups([len(p) for p in prompts])
     caches, logits = [], []
     for group in groups:
@@ -99,14 +114,7 @@ def _decode_batch(
         logits.append(reader.read(cache, input_ids, valid, on_segment))  # (b, V)
         caches.append(cache)
     caches[0].stack(caches[1:])
-    order = [i for group in groups for i in group]  # batch row -> prompt index
-    outputs = decode_from(
-        reader, caches[0], torch.cat(logits), [prompts[i] for i in order], options, eos_ids, generator, should_stop, on_token
-    )
-    by_prompt: list[list[int]] = [[] for _ in prompts]
-    for index, output in zip(order, outputs):
-        by_prompt[index] = output
-    return by_prompt
+    return caches[0], torch.cat(logits), [i for group in groups for i in group]
 
 
 def read_groups(lengths: Sequence[int]) -> list[list[int]]:
