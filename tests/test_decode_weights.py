@@ -23,17 +23,21 @@ from longdoc.engine.decode_weights import (
     SIDE_FILE,
     Int4DecodeLinear,
     Int8DecodeLinear,
+    SharedInputInt8Linear,
     ShortlistHead,
     attach_decode_weights,
     dequantize,
     decode_rows_for,
     derived_ready,
+    dynamic_product,
     dynamic_int8_available,
     extract_q4_k,
     kernel_for,
     quantize_int4_groups,
+    quantize_int8_rows,
     unpack_q4_k,
 )
+from longdoc.engine.decode_weights import _prepack
 
 ROWS, COLS = 64, 512  # two Q4_K blocks per row
 
@@ -77,6 +81,53 @@ def test_extract_keeps_a_tensor_only_where_it_matches_the_converted_weight(tmp_p
     other.mkdir()
     assert extract_q4_k(tmp_path / "m.gguf", other, {name: weight.flip(0)}.get) == 0
     assert not (other / SIDE_FILE).exists()
+
+
+class _Block(nn.Module):
+    """The linears of a Llama-style block, named as Qwen2, Llama and Gemma name them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.self_attn = nn.Module()
+        self.mlp = nn.Module()
+        for name, rows in (("q_proj", 64), ("k_proj", 16), ("v_proj", 16), ("o_proj", COLS)):
+            setattr(self.self_attn, name, nn.Linear(COLS, rows, bias=name != "o_proj"))
+        for name, rows in (("gate_proj", 96), ("up_proj", 96)):
+            setattr(self.mlp, name, nn.Linear(COLS, rows, bias=False))
+        self.mlp.down_proj = nn.Linear(96, COLS, bias=False)
+        self.head = nn.Linear(COLS, 1024, bias=False)
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.head
+
+
+@pytest.mark.skipif(not dynamic_int8_available(), reason="torch has no x86 quantized kernels here")
+def test_linears_that_share_an_input_are_multiplied_as_one_with_the_same_products(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    block = _Block()
+    floats = {name: (m.weight.detach().clone(), m.bias) for name, m in block.named_modules() if isinstance(m, nn.Linear)}
+    assert attach_decode_weights(block, tmp_path, decode_rows=decode_rows_for(torch.float32, "dynamic"), kernel="dynamic") == 8
+    attn, mlp = block.self_attn, block.mlp
+    assert all(type(m) is SharedInputInt8Linear for m in (attn.q_proj, attn.k_proj, attn.v_proj, mlp.gate_proj, mlp.up_proj))
+    assert attn.q_proj.shared is attn.v_proj.shared and mlp.gate_proj.shared is mlp.up_proj.shared
+    assert type(attn.o_proj) is DynamicInt8Linear and type(mlp.down_proj) is DynamicInt8Linear
+    x, other = torch.randn(3, 1, COLS), torch.randn(3, 1, COLS)
+
+    def alone(name: str, rows: torch.Tensor) -> torch.Tensor:
+        """The product of that linear packed by itself, as before the grouping."""
+        weight, bias = floats[name]
+        out = dynamic_product(rows.reshape(-1, COLS), _prepack(*quantize_int8_rows(weight)))
+        return (out + bias if bias is not None else out).reshape(*rows.shape[:-1], -1)
+
+    # In the model's order, out of order, repeated, and with another input between: each
+    # member's own product every time.
+    calls = [("q_proj", x), ("k_proj", x), ("v_proj", x), ("k_proj", x), ("v_proj", other), ("q_proj", x), ("q_proj", other)]
+    for name, rows in calls:
+        got = getattr(attn, name)(rows)
+        assert torch.allclose(got, alone(f"self_attn.{name}", rows), atol=1e-5), name
+    for name in ("gate_proj", "up_proj"):
+        assert torch.allclose(getattr(mlp, name)(x), alone(f"mlp.{name}", x), atol=1e-5)
+    assert mlp.gate_proj.shared._products == []  # every member took its part: none kept
 
 
 class _Tiny(nn.Module):

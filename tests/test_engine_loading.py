@@ -12,7 +12,8 @@ from test_engine import char_tokenizer, tiny_model
 
 from longdoc.engine import loading
 from longdoc.engine.cpu_linear import WeightFirstLinear
-from longdoc.engine.decode_weights import DecodeLinear, dynamic_int8_available, set_decode_rows
+from longdoc.engine import decode_weights
+from longdoc.engine.decode_weights import DecodeLinear, SharedInputInt8Linear, dynamic_int8_available, set_decode_rows
 from longdoc.engine.loading import assemble_preset, choose_device, load_model, resolve_model, sha256_of
 from longdoc.model.protocol import GenerationOptions
 from longdoc.engine.presets import DEFAULT_PRESET, FAST_PRESET, PRESETS, Preset
@@ -108,11 +109,12 @@ def test_model_directory_loads_with_safetensors_and_generates(tmp_path: Path, mo
 
 
 @pytest.mark.skipif(not dynamic_int8_available(), reason="torch has no x86 quantized kernels here")
+@pytest.mark.parametrize("kind", ["qwen2", "llama"])  # q/k/v with biases and without
 def test_int8_weights_load_the_checkpoint_as_stored_and_let_the_float_linears_go(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     directory = tmp_path / "tiny"
-    tiny_model("qwen2").to(torch.bfloat16).save_pretrained(directory, safe_serialization=True)
+    tiny_model(kind).to(torch.bfloat16).save_pretrained(directory, safe_serialization=True)
     char_tokenizer().save_pretrained(directory)
     monkeypatch.setattr(loading, "choose_device", lambda device: (torch.device("cpu"), torch.float32))
     cache = SegmentCacheConfig(4, 64, 16)
@@ -133,3 +135,9 @@ def test_int8_weights_load_the_checkpoint_as_stored_and_let_the_float_linears_go
     assert lean.generate(prompts, options) == kept.generate(prompts, options)
     with pytest.raises(ValueError, match="let go"):
         set_decode_rows(lean.model, 0)
+    # q/k/v and gate/up multiplied as one matrix each: the same text as multiplied apart.
+    assert sum(isinstance(m, SharedInputInt8Linear) for m in linears) == 2 * 5
+    monkeypatch.setattr(decode_weights, "_SHARED_INPUT", ())
+    apart = load_model(str(directory), tmp_path / "home", cache=cache, weights="int8")
+    assert not any(isinstance(m, SharedInputInt8Linear) for m in apart.model.modules())
+    assert apart.generate(prompts, options) == lean.generate(prompts, options)
