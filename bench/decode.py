@@ -1,14 +1,15 @@
 """Decoding speed with the low-bit decoding weights (weights "auto") against the float weights and
 llama.cpp, same run.
 
-    python -m bench.decode [--models qwen2.5-1.5b,qwen2.5-0.5b] [--steps 32] [--weights auto|int8] [--read TOKENS] [--json-out FILE]
+    python -m bench.decode [--models qwen2.5-1.5b,qwen2.5-0.5b] [--steps 32] [--weights auto|int8|int4] [--read TOKENS] [--apart] [--json-out FILE]
 
 Per preset and mode: milliseconds per decoding step after a 400-token prompt, one stream and 8
 streams batched, the same model object switched between modes (the float weights stay loaded
 beside the low-bit ones), alternating so both modes see the same machine load; whether the first
 greedy tokens of a real prompt come out the same; and llama.cpp (the `xllamacpp` wheel, 2 threads)
-on the preset's own assembled GGUF, after longdoc's model is freed. Figures are for this CPU only:
-name it.
+on the preset's own assembled GGUF, after longdoc's model is freed. With --apart, first the
+int8 kernel's linears that share an input (q/k/v, gate/up) multiplied as one matrix against apart:
+two models loaded, steps alternating. Figures are for this CPU only: name it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 
 from bench import llamacpp_decode
 from bench.harness import cpu_model, script_parser
+from longdoc.engine import decode_weights
 from longdoc.engine.decode_weights import DecodeLinear, decode_rows_for, kernel_for, set_decode_rows
 from longdoc.engine.loading import assemble_preset, load_model
 from longdoc.engine.presets import PRESETS
@@ -87,6 +89,25 @@ def measure(name: str, home: Path, steps: int, weights: str = "auto", read: int 
     return row
 
 
+def grouped_vs_apart(name: str, home: Path, steps: int, weights: str) -> dict[str, object]:
+    """ms per step, 1 and 8 rows, with the shared-input linears multiplied as one and apart."""
+    grouped = load_model(name, home, weights=weights)
+    shared, decode_weights._SHARED_INPUT = decode_weights._SHARED_INPUT, ()
+    try:
+        apart = load_model(name, home, weights=weights)
+    finally:
+        decode_weights._SHARED_INPUT = shared
+    row: dict[str, float] = {}
+    for _ in range(2):  # alternate: both see the same load
+        for label, local in (("grouped", grouped), ("apart", apart)):
+            for batch in (1, 8):
+                key = f"{label}_b{batch}_ms"
+                row[key] = round(min(row.get(key, 1e9), step_ms(local.reader, batch, steps)), 1)
+    texts = {label: local.generate([PROMPT])[0][:400] for label, local in (("grouped", grouped), ("apart", apart))}
+    return {"model": name, **row, "same_greedy_text": texts["grouped"] == texts["apart"],
+            **{f"b{b}_grouped_vs_apart": round(row[f"apart_b{b}_ms"] / row[f"grouped_b{b}_ms"], 2) for b in (1, 8)}}
+
+
 def _llama_cpp(name: str, steps: int) -> dict[str, object]:
     why = llamacpp_decode.missing()
     if why:
@@ -109,12 +130,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--home", type=Path, default=Path.home() / ".cache" / "longdoc")
     parser.add_argument("--json-out", type=Path)
-    parser.add_argument("--weights", default="auto", help="the low-bit mode measured as \"auto\": auto or int8")
+    parser.add_argument("--weights", default="auto", help="the low-bit mode measured as \"auto\": auto, int8 or int4")
     parser.add_argument("--read", type=int, default=0, help="also time reading a prompt of this many tokens per mode (int8 reads prompts too)")
+    parser.add_argument("--apart", action="store_true", help="first: int8's shared-input linears multiplied as one against apart")
     args = parser.parse_args()
     torch.set_num_threads(2)
+    report: dict[str, object] = {"cpu": cpu_model(), "torch": torch.__version__}
+    if args.apart:
+        report["grouped_vs_apart"] = [grouped_vs_apart(name, args.home, args.steps, "int8") for name in args.models.split(",")]
+        print(json.dumps(report["grouped_vs_apart"]))
+        gc.collect()
     rows = [measure(name, args.home, args.steps, args.weights, args.read) for name in args.models.split(",")]
-    report = {"cpu": cpu_model(), "torch": torch.__version__, "rows": rows}
+    report["rows"] = rows
     for row in rows:
         print(json.dumps({k: v for k, v in row.items() if k != "texts"}))
     if args.json_out:

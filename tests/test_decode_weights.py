@@ -255,7 +255,9 @@ def test_unknown_weights_setting_is_a_clear_error(tmp_path: Path) -> None:
 def test_the_dynamic_kernel_gives_every_linear_int8_rows_and_the_float_heads_token(tmp_path: Path) -> None:
     model = _tiny_with_codes(tmp_path, torch.float32)
     assert attach_decode_weights(model, tmp_path, decode_rows=8, kernel="dynamic") == 3
-    assert kernel_for(torch.float32, "int8") == "dynamic" and kernel_for(torch.float32) == "int4"
+    # The default for fp32 models (CPUs without native bf16); bf16 models and "int4" take the codes.
+    assert kernel_for(torch.float32) == kernel_for(torch.float32, "int8") == "dynamic"
+    assert kernel_for(torch.float32, "int4") == kernel_for(torch.bfloat16) == "int4"
     assert (type(model.proj), type(model.other), type(model.head)) == (DynamicInt8Linear, DynamicInt8Linear, DynamicShortlistHead)
     assert derived_ready(tmp_path, "dynamic")
     rows = torch.randn(8, COLS)

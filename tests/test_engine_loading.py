@@ -99,9 +99,10 @@ def test_model_directory_loads_with_safetensors_and_generates(tmp_path: Path, mo
     char_tokenizer().save_pretrained(directory)
     assert list(directory.glob("*.safetensors"))
     monkeypatch.setattr(loading, "choose_device", lambda device: (torch.device("cpu"), torch.float32))
-    model = load_model(str(directory), tmp_path / "home", cache=SegmentCacheConfig(4, 64, 16))
+    model = load_model(str(directory), tmp_path / "home", cache=SegmentCacheConfig(4, 64, 16), weights="int4")
     assert model.name.startswith("dir:")
-    # fp32 on CPU: batched steps multiply weight-first, decoding steps from low-bit weights.
+    # fp32 on CPU with the GGUF-code kernel: batched steps multiply weight-first, decoding steps
+    # from low-bit weights.
     head = model.model.lm_head
     assert isinstance(head, WeightFirstLinear) or (isinstance(head, DecodeLinear) and head.weight_first)
     (text,) = model.generate(["abc"], GenerationOptions(max_new_tokens=5))
@@ -118,7 +119,7 @@ def test_int8_weights_load_the_checkpoint_as_stored_and_let_the_float_linears_go
     char_tokenizer().save_pretrained(directory)
     monkeypatch.setattr(loading, "choose_device", lambda device: (torch.device("cpu"), torch.float32))
     cache = SegmentCacheConfig(4, 64, 16)
-    lean = load_model(str(directory), tmp_path / "home", cache=cache, weights="int8")
+    lean = load_model(str(directory), tmp_path / "home", cache=cache)  # int8: the default for fp32
     kept = load_model(str(directory), tmp_path / "home", cache=cache, weights="int8", keep_float=True)
     head = lean.model.get_output_embeddings()
     linears = [m for m in lean.model.modules() if isinstance(m, DecodeLinear) and m is not head]

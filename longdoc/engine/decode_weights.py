@@ -16,9 +16,9 @@ measured with 2 threads, 1536x8960 projection, ms for 1 / 8 / 16 rows:
 - Intel Xeon (AMX bf16; bf16 model): bf16 linear 0.83 / 0.91, int4 0.35 / 1.26 -> 1 row only.
 - AMD EPYC (AVX2, no bf16; fp32 model): fp32 weight-first 3.1 / 6.5 / 7.6, int4 1.25 / 4.2 / 8.6,
   int8 1.4 / 3.7 / 7.7. fbgemm's dynamic int8 (activations quantized per call, 7 bits) 0.44 / 1.0:
-  with weights "int8" an fp32 model takes that kernel for every linear and every row count,
-  prompts too (`kernel_for`, `ALL_ROWS`).
-Otherwise prompts (many rows) keep the float weights.
+  an fp32 model takes that kernel for every linear and every row count, prompts too (`kernel_for`,
+  `ALL_ROWS`).
+Otherwise (the int4 kernel) prompts keep the float weights.
 
 The Q4_K codes are unpacked once, when the GGUF is converted, into `int4.safetensors` beside the
 model; the int8 rows and the head's codes are derived from the float weights at the first load and
@@ -242,7 +242,8 @@ def dynamic_product(x: torch.Tensor, packed: torch.ScriptObject) -> torch.Tensor
 class SharedInput:
     """Linears that take the same input (q/k/v, gate/up) multiplied as one matrix: one call, one
     quantization of the input, instead of one each. The first member called computes every
-    member's product; the others take theirs, and the products are let go once all have."""
+    member's product; the others take theirs, and the products are let go once all have. One
+    forward at a time, as the local model runs (`LocalModel.concurrency` is 1)."""
 
     def __init__(self, packed: torch.ScriptObject, sizes: list[int]) -> None:
         self.packed, self.sizes = packed, sizes
@@ -302,17 +303,17 @@ class DynamicShortlistHead(_Shortlisted, DynamicInt8Linear):
 
 
 def kernel_for(dtype: torch.dtype, weights: str = "auto") -> str:
-    """"int4" (the GGUF's codes, bf16 activations) or, asked for with weights "int8", "dynamic"
-    (int8 rows, int8 activations quantized a token at a time; fp32 CPUs with fbgemm), which then
-    reads prompts too. Not the default yet: its greedy text drifts from the float model's sooner
-    (0.5B: 117 of 120 teacher-forced tokens the same); its answers are measured on CMRC dev only
-    (bench/README.md "Decoding from low-bit weights").
+    """"dynamic" for an fp32 model on a CPU with fbgemm (int8 rows, int8 activations quantized a
+    token at a time), which reads prompts too; "int4" (the GGUF's codes, bf16 activations) where
+    bf16 is native, or asked for with weights "int4".
 
     Measured on AMD EPYC (AVX2, fp32 model), 2 threads, 1536x8960, 1 / 8 rows: dynamic int8 0.44 /
     1.0 ms against int4 1.25 / 4.2 (27 GB/s from memory: the bandwidth limit); up to 128 rows it beats
     the fp32 weights 3-7x, prompts' 512-4096 rows ~1.5x. Where bf16 is native the int4 kernel is
-    already at 0.35 ms for one row."""
-    return "dynamic" if weights == "int8" and dtype == torch.float32 and dynamic_int8_available() else "int4"
+    already at 0.35 ms for one row. Answers on the dev split with either kernel: bench/README.md
+    "Decoding from low-bit weights"."""
+    dynamic = weights in ("auto", "int8") and dtype == torch.float32 and dynamic_int8_available()
+    return "dynamic" if dynamic else "int4"
 
 
 @functools.cache

@@ -71,9 +71,10 @@ def load_model(
 ) -> LocalModel:
     """A `LocalModel` for a preset name, a Hugging Face model directory or a GGUF file.
 
-    `weights`: "auto" decodes on the CPU from low-bit weights: the GGUF's own 4-bit codes where it
-    has them, int8 rows elsewhere, a shortlisted head (decode_weights.py); "float" uses the float
-    weights only; "int8" (fp32 CPUs) decodes and reads prompts through fbgemm's dynamic int8 instead.
+    `weights`: "auto" runs on the CPU from low-bit weights (decode_weights.py): "int8" on CPUs
+    without native bf16 (fp32 models: fbgemm's dynamic int8 decodes and reads prompts), "int4"
+    where bf16 is native (decoding from the GGUF's own 4-bit codes, int8 rows elsewhere, a
+    shortlisted head). "float" uses the float weights only.
     `on_progress` hears of the one-time preparations (assembling, converting, deriving weights).
     """
     if weights not in WEIGHTS:
