@@ -1,7 +1,8 @@
 """Decoding speed with the low-bit decoding weights (weights "auto") against the float weights and
 llama.cpp, same run.
 
-    python -m bench.decode [--models qwen2.5-1.5b,qwen2.5-0.5b] [--steps 32] [--weights auto|int8|int4] [--read TOKENS] [--apart] [--json-out FILE]
+    python -m bench.decode [--models qwen2.5-1.5b,qwen2.5-0.5b] [--steps 32] [--weights auto|int8|int4] [--read TOKENS] [--apart]
+        [--batches 1,8] [--json-out FILE]
 
 Per preset and mode: milliseconds per decoding step after a 400-token prompt, one stream and 8
 streams batched, the same model object switched between modes (the float weights stay loaded
@@ -56,7 +57,9 @@ def read_tokens_per_s(reader, tokens: int) -> float:  # type: ignore[no-untyped-
     return tokens / (time.perf_counter() - started)
 
 
-def measure(name: str, home: Path, steps: int, weights: str = "auto", read: int = 0) -> dict[str, object]:
+def measure(
+    name: str, home: Path, steps: int, weights: str = "auto", read: int = 0, batches: tuple[int, ...] = (1, 8)
+) -> dict[str, object]:
     local = load_model(name, home, weights=weights, keep_float=True)  # switched to float below
     rows = decode_rows_for(local.model.dtype, kernel_for(local.model.dtype, weights))
     kinds: dict[str, int] = {}
@@ -67,7 +70,7 @@ def measure(name: str, home: Path, steps: int, weights: str = "auto", read: int 
     outputs = {}
     for mode in MODES + MODES:  # alternate: both see the same load
         set_decode_rows(local.model, rows if mode == "auto" else 0)
-        for batch in (1, 8):
+        for batch in batches:
             key = f"{mode}_b{batch}_ms"
             row[key] = min(float(row.get(key, 1e9)), step_ms(local.reader, batch, steps))  # type: ignore[arg-type]
         if read:
@@ -77,7 +80,7 @@ def measure(name: str, home: Path, steps: int, weights: str = "auto", read: int 
     del local
     gc.collect()
     row.update(_llama_cpp(name, steps))
-    for batch in (1, 8):
+    for batch in batches:
         tokens_per_s = {mode: round(batch * 1000 / row[f"{mode}_b{batch}_ms"], 2) for mode in MODES}  # type: ignore[operator]
         if f"llama_cpp_b{batch}_tokens_per_s" in row:
             tokens_per_s["llama.cpp"] = row.pop(f"llama_cpp_b{batch}_tokens_per_s")  # type: ignore[assignment]
@@ -89,8 +92,8 @@ def measure(name: str, home: Path, steps: int, weights: str = "auto", read: int 
     return row
 
 
-def grouped_vs_apart(name: str, home: Path, steps: int, weights: str) -> dict[str, object]:
-    """ms per step, 1 and 8 rows, with the shared-input linears multiplied as one and apart."""
+def grouped_vs_apart(name: str, home: Path, steps: int, weights: str, batches: tuple[int, ...]) -> dict[str, object]:
+    """ms per step with the shared-input linears multiplied as one and apart."""
     grouped = load_model(name, home, weights=weights)
     shared, decode_weights._SHARED_INPUT = decode_weights._SHARED_INPUT, ()
     try:
@@ -100,12 +103,12 @@ def grouped_vs_apart(name: str, home: Path, steps: int, weights: str) -> dict[st
     row: dict[str, float] = {}
     for _ in range(2):  # alternate: both see the same load
         for label, local in (("grouped", grouped), ("apart", apart)):
-            for batch in (1, 8):
+            for batch in batches:
                 key = f"{label}_b{batch}_ms"
                 row[key] = round(min(row.get(key, 1e9), step_ms(local.reader, batch, steps)), 1)
     texts = {label: local.generate([PROMPT])[0][:400] for label, local in (("grouped", grouped), ("apart", apart))}
     return {"model": name, **row, "same_greedy_text": texts["grouped"] == texts["apart"],
-            **{f"b{b}_grouped_vs_apart": round(row[f"apart_b{b}_ms"] / row[f"grouped_b{b}_ms"], 2) for b in (1, 8)}}
+            **{f"b{b}_grouped_vs_apart": round(row[f"apart_b{b}_ms"] / row[f"grouped_b{b}_ms"], 2) for b in batches}}
 
 
 def _llama_cpp(name: str, steps: int) -> dict[str, object]:
@@ -133,14 +136,16 @@ def main() -> None:
     parser.add_argument("--weights", default="auto", help="the low-bit mode measured as \"auto\": auto, int8 or int4")
     parser.add_argument("--read", type=int, default=0, help="also time reading a prompt of this many tokens per mode (int8 reads prompts too)")
     parser.add_argument("--apart", action="store_true", help="first: int8's shared-input linears multiplied as one against apart")
+    parser.add_argument("--batches", default="1,8", help="rows a step: 8 reads 8 prompts first (minutes in fp32)")
     args = parser.parse_args()
+    batches = tuple(int(b) for b in args.batches.split(","))
     torch.set_num_threads(2)
     report: dict[str, object] = {"cpu": cpu_model(), "torch": torch.__version__}
     if args.apart:
-        report["grouped_vs_apart"] = [grouped_vs_apart(name, args.home, args.steps, "int8") for name in args.models.split(",")]
+        report["grouped_vs_apart"] = [grouped_vs_apart(name, args.home, args.steps, "int8", batches) for name in args.models.split(",")]
         print(json.dumps(report["grouped_vs_apart"]))
         gc.collect()
-    rows = [measure(name, args.home, args.steps, args.weights, args.read) for name in args.models.split(",")]
+    rows = [measure(name, args.home, args.steps, args.weights, args.read, batches) for name in args.models.split(",")]
     report["rows"] = rows
     for row in rows:
         print(json.dumps({k: v for k, v in row.items() if k != "texts"}))
