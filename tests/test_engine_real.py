@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from longdoc.engine.decode_weights import decode_rows_for, set_decode_rows
+from longdoc.engine.decode_weights import decode_rows_for, kernel_for, set_decode_rows
 from longdoc.engine.loading import load_model
 from longdoc.engine.local import LocalModel
 from longdoc.model.protocol import GenerationOptions
@@ -37,7 +37,8 @@ FILLER = "The market opened at dawn and fishermen sold their catch along the sto
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> LocalModel:
     home = Path(os.environ.get("LONGDOC_HOME") or tmp_path_factory.mktemp("longdoc-home"))
-    return load_model("qwen2.5-0.5b", home, device="cpu")
+    # keep_float: the first test compares float against float; the others run the default path.
+    return load_model("qwen2.5-0.5b", home, device="cpu", keep_float=True)
 
 
 def test_real_model_reads_in_segments_like_full_attention(model: LocalModel) -> None:
@@ -54,7 +55,7 @@ def test_real_model_reads_in_segments_like_full_attention(model: LocalModel) -> 
             reference = model.model(ids).logits[:, -1].float()
     finally:
         model.model.to(dtype)
-        set_decode_rows(model.model, decode_rows_for(dtype))
+        set_decode_rows(model.model, decode_rows_for(dtype, kernel_for(dtype)))
     assert logits.argmax() == reference.argmax()
     assert (logits - reference).abs().max() < 1e-2
 
