@@ -14,6 +14,7 @@ from gguf.quants import dequantize as gguf_dequantize
 from safetensors.torch import save_file
 from torch import nn
 
+from longdoc.engine import decode_weights
 from longdoc.engine.cpu_linear import WeightFirstLinear, use_weight_first_linears
 from longdoc.engine.decode_weights import (
     DERIVED_FILE,
@@ -255,9 +256,6 @@ def test_unknown_weights_setting_is_a_clear_error(tmp_path: Path) -> None:
 def test_the_dynamic_kernel_gives_every_linear_int8_rows_and_the_float_heads_token(tmp_path: Path) -> None:
     model = _tiny_with_codes(tmp_path, torch.float32)
     assert attach_decode_weights(model, tmp_path, decode_rows=8, kernel="dynamic") == 3
-    # The default for fp32 models (CPUs without native bf16); bf16 models and "int4" take the codes.
-    assert kernel_for(torch.float32) == kernel_for(torch.float32, "int8") == "dynamic"
-    assert kernel_for(torch.float32, "int4") == kernel_for(torch.bfloat16) == "int4"
     assert (type(model.proj), type(model.other), type(model.head)) == (DynamicInt8Linear, DynamicInt8Linear, DynamicShortlistHead)
     assert derived_ready(tmp_path, "dynamic")
     rows = torch.randn(8, COLS)
@@ -270,6 +268,33 @@ def test_the_dynamic_kernel_gives_every_linear_int8_rows_and_the_float_heads_tok
     # Nine rows (a prompt) take the float weights exactly.
     many = torch.randn(9, COLS)
     assert torch.equal(model.proj(many), F.linear(many, model.proj.weight, model.proj.bias))
+
+
+@pytest.mark.skipif(not dynamic_int8_available(), reason="torch has no x86 quantized kernels here")
+@pytest.mark.parametrize("amx", [False, True])
+def test_int8_is_the_default_kernel_except_for_bf16_models_on_amx_cpus(monkeypatch: pytest.MonkeyPatch, amx: bool) -> None:
+    monkeypatch.setattr(decode_weights, "cpu_has_amx", lambda: amx)
+    assert kernel_for(torch.float32) == kernel_for(torch.float32, "int8") == kernel_for(torch.bfloat16, "int8") == "dynamic"
+    # AMX's bf16 tiles read prompts faster than int8 on AVX-512 (Zen 4 without them: the reverse).
+    assert kernel_for(torch.bfloat16) == ("int4" if amx else "dynamic")
+    assert kernel_for(torch.float32, "int4") == kernel_for(torch.bfloat16, "int4") == "int4"
+    assert kernel_for(torch.float32, "float") == kernel_for(torch.bfloat16, "float") == "int4"  # never lean
+    # Every row count goes through int8, a bf16 model's too; the codes serve few rows.
+    assert decode_rows_for(torch.bfloat16, "dynamic") == decode_rows_for(torch.float32, "dynamic") >= 8 * 512
+    assert decode_rows_for(torch.bfloat16, "int4") == 1
+
+
+@pytest.mark.skipif(not dynamic_int8_available(), reason="torch has no x86 quantized kernels here")
+def test_the_dynamic_kernel_takes_a_bf16_models_rows_and_gives_bf16_back(tmp_path: Path) -> None:
+    model = _tiny_with_codes(tmp_path, torch.bfloat16)
+    assert attach_decode_weights(model, tmp_path, decode_rows=decode_rows_for(torch.bfloat16, "dynamic"), kernel="dynamic") == 3
+    for rows in (torch.randn(1, COLS), torch.randn(8, COLS), torch.randn(600, COLS)):  # a step, a batch, a prompt
+        rows = rows.bfloat16()
+        for layer in (model.proj, model.other):
+            got = layer(rows)
+            assert got.dtype == torch.bfloat16
+            assert _relative(got, F.linear(rows.float(), layer.weight.float(), None if layer.bias is None else layer.bias.float())) < 4e-2
+        assert torch.equal(model.head(rows).argmax(-1), F.linear(rows, model.head.weight).argmax(-1))
 
 
 @pytest.mark.skipif(not dynamic_int8_available(), reason="torch has no x86 quantized kernels here")

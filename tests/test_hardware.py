@@ -10,12 +10,13 @@ import torch
 
 from longdoc import hardware
 from longdoc.engine.loading import choose_device
-from longdoc.hardware import cpu_has_native_bf16
+from longdoc.hardware import cpu_has_amx, cpu_has_native_bf16
 
 EPYC = "flags\t\t: fpu sse sse2 avx avx2 fma\nvmx flags\t: ept\n"  # AVX2 only: the machine we develop on
 SKYLAKE_SP = "flags\t\t: fpu avx2 avx512f avx512dq avx512bw avx512vl\n"  # AVX-512, bf16 only emulated
 COOPER_LAKE = SKYLAKE_SP.replace("\n", " avx512_bf16\n")
 SAPPHIRE_RAPIDS = SKYLAKE_SP.replace("\n", " amx_bf16 amx_tile amx_int8\n")
+ZEN4 = COOPER_LAKE.replace("\n", " avx512_vnni\n")  # bf16 on AVX-512, no matrix tiles
 GRAVITON3 = "processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n"
 GRAVITON2 = "processor\t: 0\nFeatures\t: fp asimd\n"
 
@@ -37,6 +38,14 @@ def test_bf16_only_where_the_cpu_multiplies_it_in_hardware(
     pretend_cpuinfo(monkeypatch, tmp_path, cpuinfo)
     assert cpu_has_native_bf16() is native
     assert choose_device("auto") == (torch.device("cpu"), torch.bfloat16 if native else torch.float32)
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "amx"), [(EPYC, False), (COOPER_LAKE, False), (ZEN4, False), (SAPPHIRE_RAPIDS, True), (GRAVITON3, False)]
+)
+def test_amx_only_where_the_cpu_lists_its_tiles(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cpuinfo: str, amx: bool) -> None:
+    pretend_cpuinfo(monkeypatch, tmp_path, cpuinfo)
+    assert cpu_has_amx() is amx
 
 
 @pytest.mark.parametrize(("machine", "avx512_bf16", "onednn_bf16", "native"), [

@@ -42,6 +42,7 @@ from torch import nn
 
 from longdoc.engine.cpu_linear import WeightFirstLinear, weight_first_linear
 from longdoc.files import atomic_path
+from longdoc.hardware import cpu_has_amx
 
 SIDE_FILE = "int4.safetensors"
 GROUP = 32
@@ -303,17 +304,24 @@ class DynamicShortlistHead(_Shortlisted, DynamicInt8Linear):
 
 
 def kernel_for(dtype: torch.dtype, weights: str = "auto") -> str:
-    """"dynamic" for an fp32 model on a CPU with fbgemm (int8 rows, int8 activations quantized a
-    token at a time), which reads prompts too; "int4" (the GGUF's codes, bf16 activations) where
-    bf16 is native, or asked for with weights "int4".
+    """"dynamic" (int8 rows, int8 activations quantized a token at a time: fbgemm), which reads
+    prompts too, wherever fbgemm runs, except "auto" on a bf16 model with Intel's AMX tiles; there,
+    and with weights "int4", "int4" (the GGUF's codes, bf16 activations, one row at a time).
 
-    Measured on AMD EPYC (AVX2, fp32 model), 2 threads, 1536x8960, 1 / 8 rows: dynamic int8 0.44 /
-    1.0 ms against int4 1.25 / 4.2 (27 GB/s from memory: the bandwidth limit); up to 128 rows it beats
-    the fp32 weights 3-7x, prompts' 512-4096 rows ~1.5x. Where bf16 is native the int4 kernel is
-    already at 0.35 ms for one row. Answers on the dev split with either kernel: bench/README.md
-    "Decoding from low-bit weights"."""
-    dynamic = weights in ("auto", "int8") and dtype == torch.float32 and dynamic_int8_available()
-    return "dynamic" if dynamic else "int4"
+    Measured, 2 threads, one 1536x8960 projection:
+    - AMD EPYC Zen 1 (AVX2, fp32 model), 1 / 8 rows: dynamic 0.44 / 1.0 ms against int4 1.25 / 4.2;
+      prompts' 512-4096 rows ~1.5x the fp32 weights.
+    - AMD EPYC Zen 4 (AVX-512 with bf16 and VNNI, no AMX; bf16 model), 1 row: dynamic 0.43 against
+      int4 0.39 ms, but q/k/v and gate/up multiplied as one matrix each; 512-1024 rows 1.4-1.6x the
+      bf16 weights. The 1.5B: a decoding step 60 against 66 ms, reading 1,024 tokens 174-182
+      against 131-133 tokens/s (bench/README.md "Decoding from low-bit weights").
+    - Intel Xeon (AMX bf16), 1 row: int4 0.35 ms; prompts through AMX's bf16 tiles, twice Zen 4's
+      bf16 reading (fbgemm was not measured there).
+    Answers on the dev split with either kernel: the same bench/README.md section."""
+    if weights == "int4" or weights == "float" or not dynamic_int8_available():
+        return "int4"
+    amx_bf16 = dtype == torch.bfloat16 and cpu_has_amx()
+    return "int4" if weights == "auto" and amx_bf16 else "dynamic"
 
 
 @functools.cache
@@ -339,9 +347,9 @@ ALL_ROWS = 1 << 30
 
 def decode_rows_for(dtype: torch.dtype, kernel: str = "int4") -> int:
     """Up to how many rows the low-bit kernels beat the float weights (measured: module docstring)."""
-    if dtype == torch.bfloat16:
-        return 1
-    return ALL_ROWS if kernel == "dynamic" else 8
+    if kernel == "dynamic":
+        return ALL_ROWS
+    return 1 if dtype == torch.bfloat16 else 8
 
 
 def _derived_file(kernel: str) -> str:

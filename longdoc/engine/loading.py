@@ -71,10 +71,10 @@ def load_model(
 ) -> LocalModel:
     """A `LocalModel` for a preset name, a Hugging Face model directory or a GGUF file.
 
-    `weights`: "auto" runs on the CPU from low-bit weights (decode_weights.py): "int8" on CPUs
-    without native bf16 (fp32 models: fbgemm's dynamic int8 decodes and reads prompts), "int4"
-    where bf16 is native (decoding from the GGUF's own 4-bit codes, int8 rows elsewhere, a
-    shortlisted head). "float" uses the float weights only.
+    `weights`: "auto" runs on the CPU from low-bit weights (decode_weights.py): "int8" wherever
+    fbgemm runs (its dynamic int8 decodes and reads prompts), except on CPUs with Intel's AMX
+    tiles, where bf16 reads prompts and "int4" decodes (the GGUF's own 4-bit codes, int8 rows
+    elsewhere, a shortlisted head). "float" uses the float weights only.
     `on_progress` hears of the one-time preparations (assembling, converting, deriving weights).
     """
     if weights not in WEIGHTS:
