@@ -21,7 +21,7 @@ from transformers import (
 
 from longdoc.engine.generation import choose_tokens, generate_tokens, left_pad, plan_batches, read_groups
 from longdoc.engine.local import LocalModel
-from longdoc.model.protocol import GenerationOptions, Model
+from longdoc.model.protocol import GenerationOptions, Model, NextTokenScorer
 from longdoc.engine.reader import SegmentReader
 from longdoc.engine.rotary import shift_keys
 from longdoc.engine.cache_config import SegmentCacheConfig
@@ -306,6 +306,19 @@ def test_local_model_fits_protocol_and_cuts_at_stop_strings() -> None:
     assert cut == free[: free.find(stop)]
     texts = model.generate(["a", "bb", "The key"], GenerationOptions(max_new_tokens=30))
     assert texts[2] == free
+
+
+def test_next_token_scores_are_the_models_own_log_probabilities_after_the_prefix() -> None:
+    config = SegmentCacheConfig(sinks=4, window=96, segment=16)
+    model = LocalModel(tiny_model("qwen2"), char_tokenizer(), name="tiny", chat=False, cache=config)
+    assert isinstance(model, NextTokenScorer)
+    read: list[int] = []
+    scores = model.score_next("Which one? (A) or (B)", " It is (", ["A", "B", "C"], on_read=read.append)
+    ids = torch.tensor([model.tokenizer.encode("Which one? (A) or (B) It is (")])
+    expected = torch.log_softmax(full_attention_logits(model.model, ids)[0], dim=-1)
+    letters = [model.tokenizer.encode(label)[0] for label in "ABC"]
+    assert scores == pytest.approx([float(expected[t]) for t in letters], abs=1e-4)
+    assert sum(read) == ids.shape[1]  # progress heard of every token read
 
 
 def test_span_beyond_trained_positions_is_refused() -> None:

@@ -12,6 +12,7 @@ from longdoc.chunking import ChunkConfig, chunk_document
 from longdoc.document import Document, Page
 from longdoc.memory.index import DocumentMemory
 from longdoc.tasks.ask import NOT_FOUND_MARKER, AskOptions, ask, ask_by_reading, interpret
+from longdoc.tasks.choice import options_of
 from longdoc.tasks.results import ResultCache
 from longdoc.tasks.scan import by_place, windows_of
 
@@ -298,6 +299,64 @@ def test_a_multiple_choice_answer_is_not_held_to_the_passages_words(fake_model, 
     model = fake_model(context_window=600, reply=lambda p: "(B), as the keeper's log makes plain [1].")
     answer = ask(document, _memory(document), question, model, ResultCache(tmp_path))
     assert answer.supported and answer.text.startswith("(B)")
+
+
+class _LetterScorer:
+    """A fake model that reports next-token scores (`NextTokenScorer`): each label's score is how
+    many words of its option's line the prompt's passages hold; it records what it read."""
+
+    def __init__(self, base) -> None:  # type: ignore[no-untyped-def]
+        self.model = base
+        self.read: list[tuple[str, str]] = []
+        self.name, self.context_window, self.concurrency = "fake-scorer", base.context_window, 1
+        self.count_tokens, self.generate = base.count_tokens, base.generate
+
+    def score_next(self, prompt, prefix, labels, on_read=None):  # type: ignore[no-untyped-def]
+        text = "\n\n".join(m["content"] for m in prompt) if not isinstance(prompt, str) else prompt
+        self.read.append((text, prefix))
+        passages = set(re.findall(r"\w+", text.split("</sources>")[0].lower()))
+        lines = dict(re.findall(r"\(([A-D])\) (.+)", text))
+        return [float(len(passages & set(re.findall(r"\w+", lines[label].lower())))) for label in labels]
+
+
+def test_a_multiple_choice_question_is_answered_by_the_likeliest_letter_cited_where_the_option_stands(fake_model, tmp_path: Path) -> None:
+    document = _manual()
+    question = "Where is the brass key?\n (A) In the tin box\n (B) Behind the chart cabinet\n (C) Under the pump"
+    model = _LetterScorer(fake_model(context_window=600, reply=lambda p: "(A) surely [1]."))
+    answer = ask(document, _memory(document), question, model, ResultCache(tmp_path))
+    assert answer.supported and answer.text == "(B) Behind the chart cabinet"
+    assert model.model.prompts == []  # nothing written: the letters were scored
+    (read, prefix), = model.read
+    assert prefix == "The right option is (" and "<sources>" in read and "(C) Under the pump" in read
+    cited = answer.sources[answer.cited[0] - 1]
+    assert "chart cabinet" in cited.text  # the passage that holds the chosen option's words
+    # Asked again: the choice comes from the result cache, nothing is read.
+    again = ask(document, _memory(document), question, model, ResultCache(tmp_path))
+    assert again.text == answer.text and len(model.read) == 1
+
+
+def test_a_model_that_cannot_score_letters_writes_its_pick_and_a_question_without_options_is_written(fake_model, tmp_path: Path) -> None:
+    document = _manual()
+    question = "Where is the brass key?\n (A) In the tin box\n (B) Behind the chart cabinet"
+    writer = fake_model(context_window=600, reply=lambda p: "(B), behind the chart cabinet [1].")
+    assert ask(document, _memory(document), question, writer, ResultCache(tmp_path)).text.startswith("(B), behind")
+    scorer = _LetterScorer(fake_model(context_window=600, reply=_cite_key_source))
+    plain = ask(document, _memory(document), "Where does the brass key hang?", scorer, ResultCache(tmp_path))
+    assert scorer.read == [] and "chart cabinet" in plain.text
+    off = ask(document, _memory(document), question, scorer, ResultCache(tmp_path), AskOptions(choose_by_scores=False))
+    assert scorer.read == [] and off.text and len(scorer.model.prompts) == 2
+
+
+@pytest.mark.parametrize(("question", "options"), [
+    ("Who?\n(A) Ann\n(B) Bo", {"A": "Ann", "B": "Bo"}),
+    ("Who?\n  A) Ann\n  B) Bo\n  C) Cy\n  D) Di", {"A": "Ann", "B": "Bo", "C": "Cy", "D": "Di"}),
+    ("Who?\na. Ann\nb. Bo", {"A": "Ann", "B": "Bo"}),
+    ("Who? (A) Ann (B) Bo", {}),  # options not on lines of their own
+    ("Who?\n(A) Ann", {}),  # one option is no choice
+    ("What does A. Smith say?", {}),
+])
+def test_the_options_a_question_lists(question: str, options: dict[str, str]) -> None:
+    assert options_of(question) == options
 
 
 def test_a_question_about_what_the_document_never_mentions_is_refused_without_the_model(fake_model, tmp_path: Path) -> None:

@@ -84,6 +84,21 @@ class LocalModel:
         except torch.OutOfMemoryError as error:
             raise ModelError(f"out of memory while reading with {self.name}") from error
 
+    def score_next(
+        self, prompt: Prompt, prefix: str, labels: Sequence[str], on_read: Callable[[int], None] | None = None
+    ) -> list[float]:
+        """The log-probability of each label's first token right after the reply to `prompt` has
+        begun with `prefix`: one read of the prompt, nothing decoded."""
+        ids = self.tokenizer.encode(self._text(prompt) + prefix, add_special_tokens=not self.chat)
+        firsts = [self.tokenizer.encode(label, add_special_tokens=False)[0] for label in labels]
+        try:
+            with torch.inference_mode():
+                logits = self.reader.read(self.reader.new_cache(), torch.tensor([ids]), on_segment=on_read)[0]
+        except torch.OutOfMemoryError as error:
+            raise ModelError(f"out of memory while reading with {self.name}") from error
+        scores = torch.log_softmax(logits.float(), dim=-1)
+        return [float(scores[token]) for token in firsts]
+
     def generate(
         self,
         prompts: Sequence[Prompt],

@@ -103,3 +103,16 @@ class PassageScorer(Protocol):
         order, where `marker` is. With `baseline` (a content-free question read between the
         passages and that text), each passage's attention over the baseline's attention to it."""
         ...
+
+
+@runtime_checkable
+class NextTokenScorer(Protocol):
+    """A model that reports how likely each of a few labels is as the next token (the local engine:
+    multiple-choice questions are answered with it, tasks/choice.py)."""
+
+    def score_next(
+        self, prompt: Prompt, prefix: str, labels: Sequence[str], on_read: Callable[[int], None] | None = None
+    ) -> list[float]:
+        """The log-probability of each label's first token right after the reply to `prompt` has
+        begun with `prefix`; `on_read(n)` hears of n more prompt tokens read."""
+        ...

@@ -21,9 +21,10 @@ from longdoc.chunking import ChunkConfig, chunk_document
 from longdoc.document import Document, TextSpan
 from longdoc.memory.index import DocumentMemory, Hit
 from longdoc.memory.lexical import Vocabulary, tokenize
-from longdoc.model.protocol import GenerationOptions, Model, PassageScorer
+from longdoc.model.protocol import GenerationOptions, Model, NextTokenScorer, PassageScorer
 from longdoc.progress import OnProgress
 from longdoc.script import HAN
+from longdoc.tasks.choice import choose, options_of, stem_of
 from longdoc.tasks.cleanup import sentences, tidy
 from longdoc.tasks.prompts import PromptTemplate, load_prompt, prompt_text
 from longdoc.tasks.replan import replanned
@@ -71,6 +72,10 @@ class AskOptions:
     # an NQ answer first more often (38% against 29%), but answers moved within noise (9 of 30 right
     # against 7, bench/README.md "Answers") and refusals were measured on 13 unanswerable questions only.
     reranked_sources: int = 0
+    # A question that lists lettered options, put to a model that reports next-token probabilities
+    # (the local engine): the likeliest letter after "The right option is (" is the answer
+    # (tasks/choice.py), instead of a written reply matched to an option. Measured: bench/README.md "Answers".
+    choose_by_scores: bool = True
 
 
 @dataclass(frozen=True)
@@ -139,8 +144,28 @@ def ask(
     def best() -> list[Source]:
         return select_passages(document, hits, model, budget, options.recheck_sources) if whole else sources[: options.recheck_sources]
 
-    answer = _answer_with_second_look(document.kind, question, sources, best, model, results, options, on_progress)
+    listed = options_of(question) if options.choose_by_scores and isinstance(model, NextTokenScorer) else {}
+    if listed:
+        answer = _chosen(question, listed, sources, document.kind, model, results, on_progress)
+    else:
+        answer = _answer_with_second_look(document.kind, question, sources, best, model, results, options, on_progress)
     answer.timings = {"retrieve": retrieved - started, "answer": time.perf_counter() - retrieved}
+    return answer
+
+
+def _chosen(
+    question: str, listed: dict[str, str], sources: list[Source], kind: str, model: Model, results: ResultCache,
+    on_progress: OnProgress | None,
+) -> Answer:
+    """The option the model rates likeliest (tasks/choice.py), cited to the passage holding most of
+    its own words, where one holds two or more."""
+    letter = choose(question, listed, format_sources(sources, kind), model, results, on_progress)
+    answer = Answer(question, f"({letter}) {listed[letter]}", True, sources, [], model.name)
+    own = _evidence(listed[letter]) - _evidence(stem_of(question))
+    if own:
+        best, shared = _best_holder(own, sources)
+        if len(shared) >= 2:
+            answer.cited, answer.matched = [best.number], True
     return answer
 
 
