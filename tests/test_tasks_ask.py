@@ -351,6 +351,8 @@ def test_a_model_that_cannot_score_letters_writes_its_pick_and_a_question_withou
     ("Who?\n(A) Ann\n(B) Bo", {"A": "Ann", "B": "Bo"}),
     ("Who?\n  A) Ann\n  B) Bo\n  C) Cy\n  D) Di", {"A": "Ann", "B": "Bo", "C": "Cy", "D": "Di"}),
     ("Who?\na. Ann\nb. Bo", {"A": "Ann", "B": "Bo"}),
+    ("谁？\n（A）安\n（B）波", {"A": "安", "B": "波"}),
+    ("谁？\nA．安\nB、波", {"A": "安", "B": "波"}),
     ("Who? (A) Ann (B) Bo", {}),  # options not on lines of their own
     ("Who?\n(A) Ann", {}),  # one option is no choice
     ("What does A. Smith say?", {}),

@@ -18,8 +18,8 @@ from longdoc.tasks.prompts import load_prompt, prompt_text
 from longdoc.tasks.results import ResultCache, result_key
 from longdoc.tasks.steps import tracked
 
-# An option on its own line: "(A) ...", "B) ..." or "C. ...".
-_OPTION = re.compile(r"(?m)^[ \t]*\(?([A-Da-d])[).][ \t]*(\S.*?)[ \t]*$")
+# An option on its own line: "(A) ...", "B) ...", "C. ...", or with Chinese punctuation "（A）...", "B．...", "C、...".
+_OPTION = re.compile(r"(?m)^[ \t]*[(（]?([A-Da-d])[).）．、][ \t]*(\S.*?)[ \t]*$")
 # The reply's opening the letters are scored after: the option's letter is its next token.
 PREFIX = "The right option is ("
 

@@ -27,8 +27,8 @@ _ASKING = frozenset(
 # Chinese question words and particles, and the commonest function characters: a character pair
 # holding one of them ("是什", "的职") crosses a word boundary and names nothing.
 _ASKING_CHARACTERS = frozenset("什么哪谁几多少吗呢嘛呀吧的是了在有和与")
-# A question that lists options: "(A) ..." / "B) ..." on their own lines, at least two of them.
-MULTIPLE_CHOICE = re.compile(r"(?m)^\s*\(?[A-Da-d][).].+\n\s*\(?[A-Da-d][).]")
+# A question that lists options: "(A) ..." / "B) ..." / "（C）..." on their own lines, at least two of them.
+MULTIPLE_CHOICE = re.compile(r"(?m)^\s*[(（]?[A-Da-d][).）．、].+\n\s*[(（]?[A-Da-d][).）．、]")
 _CJK_RUN = re.compile(f"[{CJK}]+")
 _CJK_CHARACTER = re.compile(f"[{CJK}]")
 _LETTER = re.compile(rf"[^\W\d_{CJK}]")
