@@ -41,7 +41,7 @@ class ModelSettings:
     backend: str | None = None  # local or openai
     model: str | None = None  # local backend: preset, Hugging Face directory or .gguf
     device: str | None = None
-    weights: str | None = None  # "auto" (low-bit weights on the CPU: int8 where bf16 is not native, else int4), "float", "int8", "int4"
+    weights: str | None = None  # "auto" (low-bit weights on the CPU: int8, int4 on AMX CPUs), "float", "int8", "int4"
     base_url: str | None = None  # openai backend
     api_model: str | None = None
     context_window: int | None = None  # None: the server's own, where it says

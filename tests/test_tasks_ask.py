@@ -335,6 +335,19 @@ def test_a_multiple_choice_question_is_answered_by_the_likeliest_letter_cited_wh
     assert again.text == answer.text and len(model.read) == 1
 
 
+def test_read_mode_answers_a_multiple_choice_question_by_the_likeliest_letter_too(attending_model, tmp_path: Path) -> None:
+    document = _manual()
+    question = "Where is the brass key?\n (A) In the tin box\n (B) Behind the chart cabinet\n (C) In the boathouse"
+    base = attending_model(context_window=600, reply=lambda p: "(A) surely [1].")
+    model = _LetterScorer(base)
+    model.score_passages = base.score_passages  # type: ignore[attr-defined]  # the local engine does both
+    answer = ask_by_reading(document, question, model, ResultCache(tmp_path))
+    assert base.windows and base.prompts == []  # the document scanned, then nothing written: the letters scored
+    (read, prefix), = model.read
+    assert prefix == "The right option is (" and answer.supported
+    assert answer.text in ("(A) In the tin box", "(B) Behind the chart cabinet", "(C) In the boathouse")
+
+
 def test_a_model_that_cannot_score_letters_writes_its_pick_and_a_question_without_options_is_written(fake_model, tmp_path: Path) -> None:
     document = _manual()
     question = "Where is the brass key?\n (A) In the tin box\n (B) Behind the chart cabinet"

@@ -144,13 +144,21 @@ def ask(
     def best() -> list[Source]:
         return select_passages(document, hits, model, budget, options.recheck_sources) if whole else sources[: options.recheck_sources]
 
-    listed = options_of(question) if options.choose_by_scores and isinstance(model, NextTokenScorer) else {}
-    if listed:
-        answer = _chosen(question, listed, sources, document.kind, model, results, on_progress)
-    else:
-        answer = _answer_with_second_look(document.kind, question, sources, best, model, results, options, on_progress)
+    answer = _final_answer(document.kind, question, sources, best, model, results, options, on_progress)
     answer.timings = {"retrieve": retrieved - started, "answer": time.perf_counter() - retrieved}
     return answer
+
+
+def _final_answer(
+    kind: str, question: str, sources: list[Source], best: Callable[[], list[Source]], model: Model,
+    results: ResultCache, options: AskOptions, on_progress: OnProgress | None,
+) -> Answer:
+    """The option a scoring model rates likeliest, for a question that lists lettered options;
+    else a written answer from `sources`, with a second look after a refusal."""
+    listed = options_of(question) if options.choose_by_scores and isinstance(model, NextTokenScorer) else {}
+    if listed:
+        return _chosen(question, listed, sources, kind, model, results, on_progress)
+    return _answer_with_second_look(kind, question, sources, best, model, results, options, on_progress)
 
 
 def _chosen(
@@ -257,7 +265,7 @@ def _ask_by_scanning(
     whole = whole_document(document, model, budget, options.max_sources) if options.whole_if_fits else []
     sources = whole or best(options.read_sources)
     answering = time.perf_counter()
-    answer = _answer_with_second_look(
+    answer = _final_answer(
         document.kind, question, sources, lambda: best(options.recheck_sources), model, results, options, on_progress
     )
     answer.timings = {"read": answering - started, "answer": time.perf_counter() - answering}
