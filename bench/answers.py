@@ -148,6 +148,7 @@ def main() -> None:
     done = json.loads(args.json_out.read_text()) if args.json_out.exists() else {"rows": []}
     seen = {row["key"] for row in done["rows"]}
     model, ask = (None, None) if args.search_only else _load(args.model, args.index_home, args.weights)
+    model = _ScoreRecorder(model) if model is not None and hasattr(model, "score_next") else model
     options = _ask_options(args.set)
     memories: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="bench-results-") as scratch:
@@ -165,6 +166,8 @@ def main() -> None:
                 if item.task == "quality":
                     text = _closest_option(text, item.options)
             else:
+                if isinstance(model, _ScoreRecorder):
+                    model.scores = []
                 answer = ask(document, memory, item.question, model, results, options)  # type: ignore[misc]
                 text, refused, unverified = answer.text, not answer.supported, getattr(answer, "unverified", "")
             row = {"key": item.key, "task": item.task, "question": item.question, "answer": text[:600],
@@ -174,12 +177,33 @@ def main() -> None:
                    # a checkout that quotes (6cb64a6, not adopted): each passage's reply in rank order, whether it counted, whether it is right
                    "quotes": [{"source": n, "reply": r[:200], "held": h, "ok": score(item, r, False)}
                               for n, r, h in (getattr(answer, "quotes", []) if not args.search_only else [])]}
+            if isinstance(model, _ScoreRecorder) and model.scores:
+                # The letters' scores per ordering of the options asked (one ordering before
+                # 2026-12-06); the first ordering's pick alone is what choosing without rotations gives.
+                row["letter_scores"] = [[round(v, 3) for v in scores] for scores in model.scores]
+                first = model.scores[0]
+                row["first_order_ok"] = "ABCD"[first.index(max(first))] == item.answers[0]
             done["rows"].append(row)
             print(f"{item.task:12} {'OK ' if row['ok'] else 'no '} {row['seconds']:6.1f}s {item.question[:60]!r} -> {text[:90]!r}", flush=True)
             _save(args, done)
     done["summary"] = summarize(done["rows"])
     _save(args, done)
     print(json.dumps(done["summary"], indent=1))
+
+
+class _ScoreRecorder:
+    """The model, keeping the letters' scores it reports for the question being asked."""
+
+    def __init__(self, model) -> None:  # type: ignore[no-untyped-def]
+        self._model, self.scores = model, []
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._model, name)
+
+    def score_next(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        scores = self._model.score_next(*args, **kwargs)
+        self.scores = scores if scores and isinstance(scores[0], list) else [scores]
+        return scores
 
 
 def memory_of(name: str, texts: dict[str, str], memories: dict[str, object], home: Path):  # type: ignore[no-untyped-def]

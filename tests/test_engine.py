@@ -313,12 +313,29 @@ def test_next_token_scores_are_the_models_own_log_probabilities_after_the_prefix
     model = LocalModel(tiny_model("qwen2"), char_tokenizer(), name="tiny", chat=False, cache=config)
     assert isinstance(model, NextTokenScorer)
     read: list[int] = []
-    scores = model.score_next("Which one? (A) or (B)", " It is (", ["A", "B", "C"], on_read=read.append)
+    (scores,) = model.score_next(["Which one? (A) or (B)"], " It is (", ["A", "B", "C"], on_read=read.append)
     ids = torch.tensor([model.tokenizer.encode("Which one? (A) or (B) It is (")])
     expected = torch.log_softmax(full_attention_logits(model.model, ids)[0], dim=-1)
     letters = [model.tokenizer.encode(label)[0] for label in "ABC"]
     assert scores == pytest.approx([float(expected[t]) for t in letters], abs=1e-4)
     assert sum(read) == ids.shape[1]  # progress heard of every token read
+
+
+def test_prompts_that_begin_alike_are_scored_as_if_each_were_read_alone_and_their_beginning_is_read_once() -> None:
+    config = SegmentCacheConfig(sinks=4, window=96, segment=16)
+    model = LocalModel(tiny_model("qwen2"), char_tokenizer(), name="tiny", chat=False, cache=config)
+    story = "The keeper hung the brass key behind the chart cabinet. "
+    prompts = [story + "Where? (A) cabinet (B) box", story + "Where? (A) box (B) cabinet", story + "(Who?)"]
+    read: list[int] = []
+    scores = model.score_next(prompts, " It is (", ["A", "B"], on_read=read.append)
+    letters = [model.tokenizer.encode(label)[0] for label in "AB"]
+    for prompt, row in zip(prompts, scores):
+        ids = torch.tensor([model.tokenizer.encode(prompt + " It is (")])
+        expected = torch.log_softmax(full_attention_logits(model.model, ids)[0], dim=-1)
+        assert row == pytest.approx([float(expected[t]) for t in letters], abs=1e-4)
+    lengths = [len(model.tokenizer.encode(p + " It is (")) for p in prompts]
+    shared = len(model.tokenizer.encode(story))  # where the prompts part
+    assert sum(read) == shared + sum(n - shared for n in lengths) < sum(lengths)
 
 
 def test_span_beyond_trained_positions_is_refused() -> None:

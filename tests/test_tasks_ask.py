@@ -308,15 +308,19 @@ class _LetterScorer:
     def __init__(self, base) -> None:  # type: ignore[no-untyped-def]
         self.model = base
         self.read: list[tuple[str, str]] = []
+        self.bias: dict[str, float] = {}  # added to a letter's score whatever option it stands for
         self.name, self.context_window, self.concurrency = "fake-scorer", base.context_window, 1
         self.count_tokens, self.generate = base.count_tokens, base.generate
 
-    def score_next(self, prompt, prefix, labels, on_read=None):  # type: ignore[no-untyped-def]
+    def score_next(self, prompts, prefix, labels, on_read=None):  # type: ignore[no-untyped-def]
+        return [self._scores(prompt, prefix, labels) for prompt in prompts]
+
+    def _scores(self, prompt, prefix, labels):  # type: ignore[no-untyped-def]
         text = "\n\n".join(m["content"] for m in prompt) if not isinstance(prompt, str) else prompt
         self.read.append((text, prefix))
         passages = set(re.findall(r"\w+", text.split("</sources>")[0].lower()))
         lines = dict(re.findall(r"\(([A-D])\) (.+)", text))
-        return [float(len(passages & set(re.findall(r"\w+", lines[label].lower())))) for label in labels]
+        return [float(len(passages & set(re.findall(r"\w+", lines[label].lower())))) + self.bias.get(label, 0.0) for label in labels]
 
 
 def test_a_multiple_choice_question_is_answered_by_the_likeliest_letter_cited_where_the_option_stands(fake_model, tmp_path: Path) -> None:
@@ -326,13 +330,28 @@ def test_a_multiple_choice_question_is_answered_by_the_likeliest_letter_cited_wh
     answer = ask(document, _memory(document), question, model, ResultCache(tmp_path))
     assert answer.supported and answer.text == "(B) Behind the chart cabinet"
     assert model.model.prompts == []  # nothing written: the letters were scored
-    (read, prefix), = model.read
-    assert prefix == "The right option is (" and "<sources>" in read and "(C) Under the pump" in read
+    # Asked once per rotation of the options: each option stands once at each letter.
+    assert [re.findall(r"\(([A-C])\) (\w+)", read) for read, _ in model.read] == [
+        [("A", "In"), ("B", "Behind"), ("C", "Under")],
+        [("A", "Behind"), ("B", "Under"), ("C", "In")],
+        [("A", "Under"), ("B", "In"), ("C", "Behind")],
+    ]
+    read, prefix = model.read[0]
+    assert prefix == "The right option is (" and "<sources>" in read
     cited = answer.sources[answer.cited[0] - 1]
     assert "chart cabinet" in cited.text  # the passage that holds the chosen option's words
     # Asked again: the choice comes from the result cache, nothing is read.
     again = ask(document, _memory(document), question, model, ResultCache(tmp_path))
-    assert again.text == answer.text and len(model.read) == 1
+    assert again.text == answer.text and len(model.read) == 3
+
+
+def test_a_models_liking_for_a_letter_does_not_pick_the_option(fake_model, tmp_path: Path) -> None:
+    document = _manual()
+    question = "Where is the brass key?\n (A) In the tin box\n (B) Under the pump\n (C) Behind the chart cabinet"
+    model = _LetterScorer(fake_model(context_window=600, reply=lambda p: "(A) surely [1]."))
+    model.bias = {"B": 2.5}  # beats the passages' support for C wherever B stands alone
+    answer = ask(document, _memory(document), question, model, ResultCache(tmp_path))
+    assert answer.text == "(C) Behind the chart cabinet"
 
 
 def test_read_mode_answers_a_multiple_choice_question_by_the_likeliest_letter_too(attending_model, tmp_path: Path) -> None:
@@ -343,8 +362,8 @@ def test_read_mode_answers_a_multiple_choice_question_by_the_likeliest_letter_to
     model.score_passages = base.score_passages  # type: ignore[attr-defined]  # the local engine does both
     answer = ask_by_reading(document, question, model, ResultCache(tmp_path))
     assert base.windows and base.prompts == []  # the document scanned, then nothing written: the letters scored
-    (read, prefix), = model.read
-    assert prefix == "The right option is (" and answer.supported
+    read, prefix = model.read[0]
+    assert prefix == "The right option is (" and answer.supported and len(model.read) == 3
     assert answer.text in ("(A) In the tin box", "(B) Behind the chart cabinet", "(C) In the boathouse")
 
 

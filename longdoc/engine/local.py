@@ -85,19 +85,38 @@ class LocalModel:
             raise ModelError(f"out of memory while reading with {self.name}") from error
 
     def score_next(
-        self, prompt: Prompt, prefix: str, labels: Sequence[str], on_read: Callable[[int], None] | None = None
-    ) -> list[float]:
-        """The log-probability of each label's first token right after the reply to `prompt` has
-        begun with `prefix`: one read of the prompt, nothing decoded."""
-        ids = self.tokenizer.encode(self._text(prompt) + prefix, add_special_tokens=not self.chat)
+        self, prompts: Sequence[Prompt], prefix: str, labels: Sequence[str], on_read: Callable[[int], None] | None = None
+    ) -> list[list[float]]:
+        """For each prompt, the log-probability of each label's first token right after the reply
+        has begun with `prefix`: nothing decoded, and the tokens the prompts share at their start
+        read once (a 6K-token story under four orderings of one question's options: one read of
+        the story, four of the question)."""
+        encoded = [self.tokenizer.encode(self._text(p) + prefix, add_special_tokens=not self.chat) for p in prompts]
         firsts = [self.tokenizer.encode(label, add_special_tokens=False)[0] for label in labels]
         try:
             with torch.inference_mode():
-                logits = self.reader.read(self.reader.new_cache(), torch.tensor([ids]), on_segment=on_read)[0]
+                logits = self._next_logits(encoded, on_read)
         except torch.OutOfMemoryError as error:
             raise ModelError(f"out of memory while reading with {self.name}") from error
-        scores = torch.log_softmax(logits.float(), dim=-1)
-        return [float(scores[token]) for token in firsts]
+        scores = [torch.log_softmax(row.float(), dim=-1) for row in logits]
+        return [[float(row[token]) for token in firsts] for row in scores]
+
+    def _next_logits(self, encoded: list[list[int]], on_read: Callable[[int], None] | None) -> list[torch.Tensor]:
+        """Logits (V,) after each token sequence: their shared beginning read once, then each rest
+        read on top of it and taken back; each read whole where the memory cannot take back."""
+        reader = self.reader
+        shared = _shared_length(encoded)
+        if len(encoded) > 1 and shared:
+            cache = reader.new_cache()
+            reader.read(cache, torch.tensor([encoded[0][:shared]]), on_segment=on_read)
+            if cache.can_take_back():
+                logits = []
+                for rest in (ids[shared:] for ids in encoded):
+                    logits.append(reader.peek(cache, torch.tensor([rest])))
+                    if on_read is not None:
+                        on_read(len(rest))
+                return logits
+        return [reader.read(reader.new_cache(), torch.tensor([ids]), on_segment=on_read)[0] for ids in encoded]
 
     def generate(
         self,
@@ -149,3 +168,12 @@ def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[
     if not ids:
         raise ModelError("the model defines no end-of-sequence token")
     return ids
+
+
+def _shared_length(sequences: list[list[int]]) -> int:
+    """How many tokens all `sequences` begin with, leaving each at least one of its own."""
+    shared = min(len(ids) for ids in sequences) - 1
+    first = sequences[0]
+    for ids in sequences[1:]:
+        shared = next((i for i in range(shared) if ids[i] != first[i]), shared)
+    return max(shared, 0)

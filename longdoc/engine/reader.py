@@ -96,6 +96,16 @@ class SegmentReader:
         hidden = self._forward(cache, input_ids.to(self.device), valid.to(self.device))  # (1, n, hidden)
         return self.logits(hidden[0])
 
+    @torch.inference_mode()
+    def peek(self, cache: SegmentCache, input_ids: torch.Tensor) -> torch.Tensor:
+        """Logits (V,) after one row's tokens (1, n) read in one pass on top of the memory, which is
+        then left as it was: prompts that begin alike are read once, up to where they part. Needs
+        `cache.can_take_back()`."""
+        valid = torch.ones_like(input_ids, dtype=torch.bool)
+        hidden = self._forward(cache, input_ids.to(self.device), valid.to(self.device))[0, -1]
+        cache.drop_newest(input_ids.shape[1])
+        return self.logits(hidden)
+
     def settle(self, cache: SegmentCache, unconfirmed: int) -> None:
         """After `look_ahead`: forget its last `unconfirmed` tokens, then slide as `step` does."""
         cache.drop_newest(unconfirmed)

@@ -322,13 +322,16 @@ class SegmentCache(Cache):
 
     # -- taking back guessed tokens ---------------------------------------------------------
 
+    def can_take_back(self) -> bool:
+        """Whether tokens one pass appends can be taken back exactly (`drop_newest`): not where
+        natively windowed layers trim what they drop, nor where a pass fetches memory blocks (it
+        picks them with every new token's query)."""
+        return SLIDING not in self._layouts and self._plan_retrieval() is None and bool(self.layers)
+
     def rewind_room(self) -> int:
-        """How many tokens one pass may append and later take back (`drop_newest`); 0 when it
-        cannot be done exactly: natively windowed layers trim what they drop, and a pass that
-        fetches memory blocks picks them with every new token's query."""
-        if SLIDING in self._layouts or self._plan_retrieval() is not None or not self.layers:
-            return 0
-        return min(layer.room for layer in self.layers)
+        """How many tokens one pass may append, without growing the storage, and later take back;
+        0 when it cannot be done exactly (`can_take_back`)."""
+        return min(layer.room for layer in self.layers) if self.can_take_back() else 0
 
     def drop_newest(self, count: int) -> None:
         """Forget the last `count` tokens appended, before the window slides past them."""

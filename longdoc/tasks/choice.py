@@ -5,10 +5,18 @@ which option it meant is then a guess from shared words. A model that reports ne
 probabilities (`NextTokenScorer`: the local engine) is asked instead to continue "The right
 option is (" and the options' letters are compared: one read of the prompt, nothing decoded, and
 the answer is always one of the options, named by its letter and its words.
+
+A small model also favours some letters whatever they stand for (qwen2.5-1.5b picked B for 15 of 30
+QuALITY questions where 10 were B). So the question is asked once per cyclic rotation of its
+options, each option standing once at each letter, and an option's score is its letter's
+log-probability (normalised over the letters) summed over the rotations: a preference for a
+letter adds the same to every option and cancels. The story before the question is read once for
+all rotations (`NextTokenScorer.score_next` shares the prompts' common beginning).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import cast
 
@@ -42,19 +50,45 @@ def choose(
     on_progress: OnProgress | None = None,
 ) -> str:
     """The letter of the option `model` (a `NextTokenScorer`) rates likeliest after reading
-    `sources` and `question`; cached like a reply."""
+    `sources` and `question`, over every rotation of the options; cached like a reply."""
     prompt = load_prompt("ask_choice")
-    rendered = prompt.render(question=question, sources=sources)
+    letters, texts = list(options), list(options.values())
+    stem = stem_of(question)
+    rendered = [prompt.render(question=_asked(stem, letters, rotated(texts, shift)), sources=sources)
+                for shift in range(len(letters))]
     key = result_key("choice", model.name, prompt.sha256, rendered)
     cached = results.get(key)
     if cached in options:
         return cast(str, cached)
-    reading = model.count_tokens(prompt_text(rendered)) if on_progress is not None else 0
+    reading = sum(model.count_tokens(prompt_text(r)) for r in rendered) if on_progress is not None else 0
     options_, on_done = tracked("answering", 1, 1, GenerationOptions(), on_progress, reading)
-    letters = list(options)
     scores = cast(NextTokenScorer, model).score_next(rendered, PREFIX, letters, on_read=options_.on_read)
-    letter = letters[max(range(len(letters)), key=scores.__getitem__)]
+    totals = rotation_totals(scores)
+    letter = letters[max(range(len(letters)), key=totals.__getitem__)]
     results.put(key, letter)
     if on_done is not None:
         on_done(1)
     return letter
+
+
+def rotated(texts: list[str], shift: int) -> list[str]:
+    """The options as listed under rotation `shift`: the first letter shows option `shift`."""
+    return texts[shift:] + texts[:shift]
+
+
+def rotation_totals(scores: list[list[float]]) -> list[float]:
+    """Each option's letter log-probability, normalised over the letters, summed over the
+    rotations; `scores[shift][place]` is the score of the letter at `place` under `shift`."""
+    count = len(scores[0])
+    totals = [0.0] * count
+    for shift, row in enumerate(scores):
+        peak = max(row)
+        norm = peak + math.log(sum(math.exp(value - peak) for value in row))
+        for place, value in enumerate(row):
+            totals[(place + shift) % count] += value - norm
+    return totals
+
+
+def _asked(stem: str, letters: list[str], texts: list[str]) -> str:
+    """The question with its options listed one to a line, in the given order."""
+    return "\n".join([stem, *(f"({letter}) {text}" for letter, text in zip(letters, texts))])
