@@ -8,7 +8,11 @@ Tasks, each run once per setting with a fresh result cache, settings alternating
   ask         the first --questions NQ dev questions (retrieval mode, default options)
 Reported per task and setting: seconds, tokens generated, and whether every output is the same
 as with the first setting (greedy decoding: it should be, up to the rounding of a many-row
-product). Figures are for this CPU only: name it.
+product). Figures are for this CPU only: name it. The settings run one after the other, once, and
+the first also pays the process's first calls (weight packing, warm-up): on 2026-12-06 it made
+setting 0 look 1.75x slower on translate than bench/decode_task.py, which alternates settings on
+the same prompts and times decoding alone, found it (lookahead 0.92-0.96x). Read its figures
+beside that bench's.
 """
 
 from __future__ import annotations

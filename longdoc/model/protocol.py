@@ -38,10 +38,11 @@ class GenerationOptions:
     # next tokens by copying what followed the latest earlier occurrence of its last few tokens,
     # in the prompt or its own output, and checks the guess in the same pass (engine/lookahead.py).
     # Greedy output stays the model's, up to the rounding of a many-row pass (in bf16 a near tie
-    # can tip another way). 5 measured best (bench/README.md "Copy lookahead"): translating 1,500
-    # Chinese characters 1.52x the tokens a second of 0 on a 2-core Zen 4, 8 only 1.40x (a wrong
-    # guess costs its rows). 0 turns it off; servers ignore it.
-    lookahead: int = 5
+    # can tip another way). Off (0): on a 2-core Zen 4 a guessing pass costs ~1.2 steps and
+    # translations confirm too few guesses, 0.92-0.96x the tokens a second of plain decoding on
+    # the translate task's own prompts (bench/decode_task.py, bench/README.md "Copy lookahead").
+    # Servers ignore it.
+    lookahead: int = 0
     # Progress, for a bar that moves inside a long batch: `on_read(n)` reports n more prompt tokens
     # read, `on_token(n)` n more tokens generated (all rows together). Not part of what is generated.
     on_read: Callable[[int], None] | None = field(default=None, compare=False, repr=False)
