@@ -338,6 +338,18 @@ def test_prompts_that_begin_alike_are_scored_as_if_each_were_read_alone_and_thei
     assert sum(read) == shared + sum(n - shared for n in lengths) < sum(lengths)
 
 
+def test_prompts_are_read_whole_where_the_memory_cannot_take_tokens_back() -> None:
+    # Block memory picks its blocks with each new token's query: a rest read on top of a shared
+    # beginning and taken back would not leave the memory as it was, so each prompt is read alone.
+    config = SegmentCacheConfig(sinks=4, window=24, segment=8, blocks=2, block_size=8, representatives=2)
+    model = LocalModel(tiny_model("qwen2"), char_tokenizer(), name="tiny", chat=False, cache=config)
+    story = "The keeper hung the brass key behind the chart cabinet. "
+    prompts = [story + "Where? (A) cabinet (B) box", story + "Where? (A) box (B) cabinet"]
+    together = model.score_next(prompts, " It is (", ["A", "B"])
+    alone = [model.score_next([prompt], " It is (", ["A", "B"])[0] for prompt in prompts]
+    assert together == [pytest.approx(row, abs=1e-5) for row in alone]
+
+
 def test_span_beyond_trained_positions_is_refused() -> None:
     with pytest.raises(ModelError, match="trained positions"):
         SegmentReader(tiny_model("qwen2"), SegmentCacheConfig(sinks=64, window=200, segment=64))
