@@ -54,13 +54,15 @@ def choose(
     prompt = load_prompt("ask_choice")
     letters, texts = list(options), list(options.values())
     stem = stem_of(question)
-    rendered = [prompt.render(question=_asked(stem, letters, rotated(texts, shift)), sources=sources)
-                for shift in range(len(letters))]
+    questions = [_asked(stem, letters, rotated(texts, shift)) for shift in range(len(letters))]
+    rendered = [prompt.render(question=asked, sources=sources) for asked in questions]
     key = result_key("choice", model.name, prompt.sha256, rendered)
     cached = results.get(key)
     if cached in options:
         return cast(str, cached)
-    reading = sum(model.count_tokens(prompt_text(r)) for r in rendered) if on_progress is not None else 0
+    # The passages are read once, the question once per rotation.
+    reading = (model.count_tokens(prompt_text(rendered[0])) + sum(model.count_tokens(q) for q in questions[1:])
+               if on_progress is not None else 0)
     options_, on_done = tracked("answering", 1, 1, GenerationOptions(), on_progress, reading)
     scores = cast(NextTokenScorer, model).score_next(rendered, PREFIX, letters, on_read=options_.on_read)
     totals = rotation_totals(scores)
