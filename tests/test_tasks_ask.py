@@ -458,3 +458,59 @@ def test_an_answer_at_the_first_look_needs_no_second(fake_model, tmp_path: Path)
     model = fake_model(context_window=600, reply=_cite_key_source)
     ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
     assert len(model.prompts) == 1
+
+
+class _PassagePicker:
+    """A fake model that reports next-token scores for passage numbers: 3 for a passage that holds
+    `answer`, 0 for any other, plus `first_place` for whichever passage is shown first (a liking
+    for a place, as small models have); it records what it read."""
+
+    def __init__(self, base, answer: str, first_place: float = 0.0) -> None:  # type: ignore[no-untyped-def]
+        self.model, self.answer, self.first_place = base, answer, first_place
+        self.read: list[tuple[str, str]] = []
+        self.name, self.context_window, self.concurrency = "fake-picker", base.context_window, 1
+        self.count_tokens, self.generate = base.count_tokens, base.generate
+
+    def score_next(self, prompts, prefix, labels, on_read=None):  # type: ignore[no-untyped-def]
+        return [self._scores("\n\n".join(m["content"] for m in prompt), prefix, labels) for prompt in prompts]
+
+    def _scores(self, text, prefix, labels):  # type: ignore[no-untyped-def]
+        self.read.append((text, prefix))
+        bodies = dict(re.findall(r"^\[(\d+)\] \([^)]*\)\n(.*?)(?=\n\n\[\d+\] \(|\n</sources>)", text, re.S | re.M))
+        return [(3.0 if self.answer in bodies[label] else 0.0) + (self.first_place if label == "1" else 0.0) for label in labels]
+
+
+def _decoys() -> Document:
+    """A manual whose lamp-room pages repeat the question's words; the answer stands on a plainer page."""
+    pages = [" ".join(f"The lamp room brass key register, lamp room entry {n}, lists where keys were." for n in range(12)) for _ in range(2)]
+    pages.append(" ".join(f"Page on routine pump maintenance item {n}." for n in range(20)) + " The brass key hangs behind the chart cabinet.")
+    return Document(source="manual.pdf", pages=tuple(Page(i + 1, t) for i, t in enumerate(pages)), kind="pdf")
+
+
+def test_the_passage_the_model_says_answers_is_shown_first_whatever_place_it_likes(fake_model, tmp_path: Path) -> None:
+    document = _decoys()
+    question = "Where is the lamp room brass key?"
+    model = _PassagePicker(fake_model(context_window=900, reply=_cite_key_source), "chart cabinet", first_place=2.0)
+    plain = ask(document, _memory(document), question, model, ResultCache(tmp_path / "off"))
+    assert model.read == [] and "chart cabinet" not in plain.sources[0].text  # retrieval put a decoy first
+    answer = ask(document, _memory(document), question, model, ResultCache(tmp_path), AskOptions(picked_sources=3))
+    (first, first_prefix), (second, _) = model.read  # asked twice: as retrieved, then reversed
+    assert first_prefix == "The answer is in passage [" and "Which passage answers the question?" in first
+    numbered = [re.findall(r"^\[\d+\] \([^)]*\)\n(.{30})", read, re.M) for read in (first, second)]
+    assert numbered[1] == numbered[0][::-1] and len(numbered[0]) > 3
+    assert [s.number for s in answer.sources] == [1, 2, 3]
+    assert "chart cabinet" in answer.sources[0].text  # the liking for place 1 cancelled out
+    shown = model.model.prompts[-1].split("<sources>")[1]
+    assert "chart cabinet" in shown.split("\n[2] (")[0]  # and the answer's prompt shows it as [1]
+    again = ask(document, _memory(document), question, model, ResultCache(tmp_path), AskOptions(picked_sources=3))
+    assert len(model.read) == 2 and [s.text for s in again.sources] == [s.text for s in answer.sources]  # cached
+
+
+def test_a_liking_for_the_first_place_would_pick_the_decoy_in_one_order_alone() -> None:
+    from longdoc.tasks.choice import order_totals
+
+    # Three passages, the answer in the third (+3): shown first, a passage gets +4 whatever it says.
+    as_retrieved, reversed_ = [4.0, 0.0, 3.0], [7.0, 0.0, 0.0]  # by place: reversed_ shows the third first
+    assert as_retrieved.index(max(as_retrieved)) == 0  # one order alone picks the decoy
+    totals = order_totals([as_retrieved, reversed_], [[0, 1, 2], [2, 1, 0]])
+    assert totals.index(max(totals)) == 2

@@ -26,6 +26,7 @@ from longdoc.progress import OnProgress
 from longdoc.script import HAN
 from longdoc.tasks.choice import choose, options_of, stem_of
 from longdoc.tasks.cleanup import sentences, tidy
+from longdoc.tasks.pick import MOST, pick_scores
 from longdoc.tasks.prompts import PromptTemplate, load_prompt, prompt_text
 from longdoc.tasks.replan import replanned
 from longdoc.tasks.results import ResultCache, result_key
@@ -72,6 +73,10 @@ class AskOptions:
     # an NQ answer first more often (38% against 29%), but answers moved within noise (9 of 30 right
     # against 7, bench/README.md "Answers") and refusals were measured on 13 unanswerable questions only.
     reranked_sources: int = 0
+    # Retrieval mode, with a model that reports next-token probabilities: the retrieved passages
+    # (up to nine) ranked by which one the model says answers the question (tasks/pick.py), and this
+    # many of the best shown, best first (0: off). It outranks `reranked_sources`.
+    picked_sources: int = 0
     # A question that lists lettered options, put to a model that reports next-token probabilities
     # (the local engine): the likeliest letter after "The right option is (" is the answer
     # (tasks/choice.py), instead of a written reply matched to an option. Measured: bench/README.md "Answers".
@@ -136,10 +141,8 @@ def ask(
     absent = unmentioned(question, document.text, memory.vocabulary, options.min_mentioned)
     if absent:
         return Answer(question, "", False, sources, [], model.name, {"retrieve": retrieved - started}, unmentioned=absent)
-    if not whole and options.reranked_sources and isinstance(model, PassageScorer) and len(sources) > 1:
-        scores = rerank(question, [format_sources([s], document.kind) for s in sources], model, results, on_progress)
-        ranked = sorted(range(len(sources)), key=lambda i: -scores[i])
-        sources = _fitting([sources[i] for i in ranked], [scores[i] for i in ranked], model, budget, options.reranked_sources)
+    if not whole and len(sources) > 1:
+        sources = _ranked(question, sources, document.kind, model, results, options, budget, on_progress)
     # The best passages by retrieval (or the re-ranking); a whole document's are in reading order.
     def best() -> list[Source]:
         return select_passages(document, hits, model, budget, options.recheck_sources) if whole else sources[: options.recheck_sources]
@@ -147,6 +150,27 @@ def ask(
     answer = _final_answer(document.kind, question, sources, best, model, results, options, on_progress)
     answer.timings = {"retrieve": retrieved - started, "answer": time.perf_counter() - retrieved}
     return answer
+
+
+def _ranked(
+    question: str, sources: list[Source], kind: str, model: Model, results: ResultCache, options: AskOptions,
+    budget: int, on_progress: OnProgress | None,
+) -> list[Source]:
+    """`sources` best first by the model's own judgement where it can give one and `options` ask
+    for it: the passage it says answers the question (`picked_sources`, tasks/pick.py), else the
+    attention the question pays each (`reranked_sources`); else as retrieved."""
+    if options.picked_sources and isinstance(model, NextTokenScorer):
+        shown = sources[:MOST]
+        scores = pick_scores(question, [_body(s, kind) for s in shown], model, results, on_progress)
+        limit = options.picked_sources
+    elif options.reranked_sources and isinstance(model, PassageScorer):
+        shown = sources
+        scores = rerank(question, [format_sources([s], kind) for s in sources], model, results, on_progress)
+        limit = options.reranked_sources
+    else:
+        return sources
+    ranked = sorted(range(len(shown)), key=lambda i: -scores[i])
+    return _fitting([shown[i] for i in ranked], [scores[i] for i in ranked], model, budget, limit)
 
 
 def _final_answer(
@@ -353,7 +377,12 @@ def _source(document: Document, number: int, span: _Span) -> Source:
 
 def format_sources(sources: list[Source], kind: str) -> str:
     """The numbered passages as the prompt shows them."""
-    return "\n\n".join(f"[{s.number}] ({s.location(kind)})\n{s.text}" for s in sources)
+    return "\n\n".join(f"[{s.number}] {_body(s, kind)}" for s in sources)
+
+
+def _body(source: Source, kind: str) -> str:
+    """A passage as the prompt shows it after its number: where it is, then its text."""
+    return f"({source.location(kind)})\n{source.text}"
 
 
 def interpret(question: str, text: str, sources: list[Source], model_name: str) -> Answer:

@@ -82,12 +82,19 @@ def rotation_totals(scores: list[list[float]]) -> list[float]:
     """Each option's letter log-probability, normalised over the letters, summed over the
     rotations; `scores[shift][place]` is the score of the letter at `place` under `shift`."""
     count = len(scores[0])
-    totals = [0.0] * count
-    for shift, row in enumerate(scores):
+    return order_totals(scores, [[(place + shift) % count for place in range(count)] for shift in range(len(scores))])
+
+
+def order_totals(scores: list[list[float]], orders: list[list[int]]) -> list[float]:
+    """Each item's label log-probability, normalised over the labels, summed over the orderings it
+    was shown in; `scores[k][place]` is the score of the label at `place` when `orders[k][place]`
+    is the item standing there."""
+    totals = [0.0] * len(orders[0])
+    for order, row in zip(orders, scores):
         peak = max(row)
         norm = peak + math.log(sum(math.exp(value - peak) for value in row))
         for place, value in enumerate(row):
-            totals[(place + shift) % count] += value - norm
+            totals[order[place]] += value - norm
     return totals
 
 
