@@ -219,6 +219,30 @@ def memory_of(name: str, texts: dict[str, str], memories: dict[str, object], hom
     return document, memories[name]
 
 
+def shown_passages(model, document, memory, question: str):  # type: ignore[no-untyped-def]
+    """The passages `longdoc ask` shows the model for `question`: its retrieval and packing, in
+    retrieval's order, numbered 1.. (the probes of bench/rerank.py and bench/passage_pick.py)."""
+    from longdoc.tasks.ask import _PROMPT_MARGIN, AskOptions, select_passages
+    from longdoc.tasks.prompts import load_prompt, prompt_text
+
+    options = AskOptions()
+    hits = memory.search(question, k=options.candidates)
+    overhead = model.count_tokens(prompt_text(load_prompt("ask_answer").render(sources="", question=question))) + _PROMPT_MARGIN
+    return select_passages(document, hits, model, model.context_window - overhead - options.answer_tokens, options.max_sources)
+
+
+def probe_parser(name: str, doc: str | None, tasks: str):  # type: ignore[no-untyped-def]
+    """The options the passage-ranking probes share; each adds its own."""
+    parser = script_parser(name, doc)
+    parser.add_argument("--model", default="qwen2.5-1.5b")
+    parser.add_argument("--tasks", default=tasks)
+    parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--index-home", type=Path, default=Path.home() / ".cache" / "longdoc-bench")
+    parser.add_argument("--json-out", type=Path, required=True)
+    parser.add_argument("--report", action="store_true", help="only print the ranks from --json-out")
+    return parser
+
+
 def _ask_options(settings: list[str]):  # type: ignore[no-untyped-def]
     """AskOptions with FIELD=VALUE overrides, each value read as its field's type."""
     from dataclasses import fields, replace

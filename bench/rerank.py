@@ -24,30 +24,24 @@ from pathlib import Path
 
 import torch
 
-from bench.answers import _load, _prepare_home, build_items, contains, memory_of
-from bench.harness import cpu_model, script_parser, write_json_atomic
+from bench.answers import _load, _prepare_home, build_items, contains, memory_of, probe_parser, shown_passages
+from bench.harness import cpu_model, write_json_atomic
 from longdoc.model.protocol import Prompt
 
 CALIBRATION = "N/A"
 
 
 def main() -> None:
-    parser = script_parser("bench.rerank", __doc__)
-    parser.add_argument("--model", default="qwen2.5-1.5b")
-    parser.add_argument("--tasks", default="nq,cmrc")
-    parser.add_argument("--limit", type=int, default=0)
+    parser = probe_parser("bench.rerank", __doc__, "nq,cmrc")
     parser.add_argument("--first", type=float, default=0.15)
     parser.add_argument("--last", type=float, default=0.5)
-    parser.add_argument("--index-home", type=Path, default=Path.home() / ".cache" / "longdoc-bench")
-    parser.add_argument("--json-out", type=Path, required=True)
-    parser.add_argument("--report", action="store_true", help="only print the ranks from --json-out")
     args = parser.parse_args()
     if args.report:
         report(json.loads(args.json_out.read_text()))
         return
     _prepare_home(args.index_home)
-    from longdoc.tasks.ask import _PROMPT_MARGIN, AskOptions, format_sources, select_passages
-    from longdoc.tasks.prompts import load_prompt, prompt_text
+    from longdoc.tasks.ask import format_sources
+    from longdoc.tasks.prompts import load_prompt
     from longdoc.tasks.scan import MARKER
 
     texts, items = build_items()
@@ -56,7 +50,6 @@ def main() -> None:
     done = json.loads(args.json_out.read_text()) if args.json_out.exists() else {"rows": []}
     seen = {row["key"] for row in done["rows"]}
     model, _ = _load(args.model, args.index_home)
-    options = AskOptions()
     memories: dict[str, object] = {}
     scan_prompt = load_prompt("ask_scan")
     for item in chosen:
@@ -64,11 +57,7 @@ def main() -> None:
             continue
         started = time.perf_counter()
         document, memory = memory_of(item.document, texts, memories, args.index_home)
-        hits = memory.search(item.question, k=options.candidates)  # type: ignore[attr-defined]
-        answer_prompt = load_prompt("ask_answer")
-        overhead = model.count_tokens(prompt_text(answer_prompt.render(sources="", question=item.question))) + _PROMPT_MARGIN
-        budget = model.context_window - overhead - options.answer_tokens
-        sources = select_passages(document, hits, model, budget, options.max_sources)
+        sources = shown_passages(model, document, memory, item.question)
         passages = [format_sources([s], document.kind) for s in sources]
         rendered = scan_prompt.render(question=item.question, passages=MARKER)
         calibration = scan_prompt.render(question=CALIBRATION, passages=MARKER)

@@ -161,7 +161,7 @@ def _ranked(
     attention the question pays each (`reranked_sources`); else as retrieved."""
     if options.picked_sources and isinstance(model, NextTokenScorer):
         shown = sources[:MOST]
-        scores = pick_scores(question, [_body(s, kind) for s in shown], model, results, on_progress)
+        scores = pick_scores(question, [source_body(s, kind) for s in shown], model, results, on_progress)
         limit = options.picked_sources
     elif options.reranked_sources and isinstance(model, PassageScorer):
         shown = sources
@@ -377,10 +377,10 @@ def _source(document: Document, number: int, span: _Span) -> Source:
 
 def format_sources(sources: list[Source], kind: str) -> str:
     """The numbered passages as the prompt shows them."""
-    return "\n\n".join(f"[{s.number}] {_body(s, kind)}" for s in sources)
+    return "\n\n".join(f"[{s.number}] {source_body(s, kind)}" for s in sources)
 
 
-def _body(source: Source, kind: str) -> str:
+def source_body(source: Source, kind: str) -> str:
     """A passage as the prompt shows it after its number: where it is, then its text."""
     return f"({source.location(kind)})\n{source.text}"
 

@@ -37,7 +37,7 @@ def pick_scores(
     assert 1 < len(passages) <= MOST, "pick between two and nine passages"
     prompt = load_prompt("ask_pick")
     orders = [list(range(len(passages))), list(range(len(passages)))[::-1]]
-    rendered = [prompt.render(question=question, sources=_numbered([passages[i] for i in order])) for order in orders]
+    rendered = [prompt.render(question=question, sources=numbered([passages[i] for i in order])) for order in orders]
     key = result_key("pick", model.name, prompt.sha256, rendered)
     cached = results.get(key)
     if cached is not None:
@@ -55,5 +55,6 @@ def pick_scores(
     return totals
 
 
-def _numbered(bodies: list[str]) -> str:
+def numbered(bodies: list[str]) -> str:
+    """The passages as the pick prompt shows them, numbered [1].. in the order given."""
     return "\n\n".join(f"[{number}] {body}" for number, body in enumerate(bodies, 1))
