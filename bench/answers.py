@@ -177,7 +177,8 @@ def main() -> None:
                    # a checkout that quotes (6cb64a6, not adopted): each passage's reply in rank order, whether it counted, whether it is right
                    "quotes": [{"source": n, "reply": r[:200], "held": h, "ok": score(item, r, False)}
                               for n, r, h in (getattr(answer, "quotes", []) if not args.search_only else [])]}
-            if isinstance(model, _ScoreRecorder) and model.scores:
+            # Only a multiple-choice question's scores are its letters' (`ask` may also score passage numbers).
+            if isinstance(model, _ScoreRecorder) and model.scores and item.task == "quality":
                 # The letters' scores per ordering of the options asked (one ordering before
                 # 2026-12-06); the first ordering's pick alone is what choosing without rotations gives.
                 row["letter_scores"] = [[round(v, 3) for v in scores] for scores in model.scores]
