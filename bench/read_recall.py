@@ -168,6 +168,8 @@ def run_cell(method: str, cell: Row, weights: Any, home: Path) -> Row:
             payload = json.loads(out.getvalue()) if code == 0 else {"answer": f"exit {code}"}
             row["answer"] = payload.get("answer", "")
             row["timings"] = payload.get("timings", {})
+            # An answer the support check set aside (a refusal that was not the model's own).
+            row["unverified"] = payload.get("unverified_answer", "")
         else:
             from longdoc.document import Document, Page
             from longdoc.tasks.ask import ask_by_reading
