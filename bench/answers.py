@@ -232,6 +232,34 @@ def shown_passages(model, document, memory, question: str):  # type: ignore[no-u
     return select_passages(document, hits, model, model.context_window - overhead - options.answer_tokens, options.max_sources)
 
 
+class Probe:
+    """A passage-ranking probe's run: the questions of `args.tasks` not yet in `args.json_out`,
+    each with its document and the passages `ask` shows; rows are written as they come."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        _prepare_home(args.index_home)
+        self.texts, items = build_items()
+        self.chosen = [i for t in args.tasks.split(",") for i in [i for i in items if i.task == t][: args.limit or None]]
+        self.done = json.loads(args.json_out.read_text()) if args.json_out.exists() else {"rows": []}
+        self.model, _ = _load(args.model, args.index_home)
+        self._memories: dict[str, object] = {}
+
+    def pending(self):  # type: ignore[no-untyped-def]
+        """(item, document, passages shown, start time) for each question not yet measured."""
+        seen = {row["key"] for row in self.done["rows"]}
+        for item in self.chosen:
+            if item.key in seen:
+                continue
+            started = time.perf_counter()
+            document, memory = memory_of(item.document, self.texts, self._memories, self.args.index_home)
+            yield item, document, shown_passages(self.model, document, memory, item.question), started
+
+    def keep(self, row: dict) -> None:  # type: ignore[type-arg]
+        self.done["rows"].append(row)
+        write_json_atomic(self.args.json_out, {**self.done, "model": self.args.model, "cpu": cpu_model()})
+
+
 def probe_parser(name: str, doc: str | None, tasks: str):  # type: ignore[no-untyped-def]
     """The options the passage-ranking probes share; each adds its own."""
     parser = script_parser(name, doc)

@@ -18,10 +18,8 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
-from bench.answers import _load, _prepare_home, build_items, contains, memory_of, probe_parser, shown_passages
-from bench.harness import cpu_model, write_json_atomic
+from bench.answers import Probe, contains, probe_parser
 
 
 def main() -> None:
@@ -30,39 +28,27 @@ def main() -> None:
     if args.report:
         report(json.loads(args.json_out.read_text()))
         return
-    _prepare_home(args.index_home)
     from longdoc.tasks.ask import source_body
     from longdoc.tasks.pick import PREFIX, numbered
     from longdoc.tasks.prompts import load_prompt
 
-    texts, items = build_items()
-    chosen = [i for t in args.tasks.split(",") for i in [i for i in items if i.task == t][: args.limit or None]]
-    done = json.loads(args.json_out.read_text()) if args.json_out.exists() else {"rows": []}
-    seen = {row["key"] for row in done["rows"]}
-    model, _ = _load(args.model, args.index_home)
-    memories: dict[str, object] = {}
+    probe = Probe(args)
     prompt = load_prompt("ask_pick")
-    for item in chosen:
-        if item.key in seen:
-            continue
-        started = time.perf_counter()
-        document, memory = memory_of(item.document, texts, memories, args.index_home)
-        sources = shown_passages(model, document, memory, item.question)
+    for item, document, sources, started in probe.pending():
         orders = [list(range(len(sources))), list(range(len(sources)))[::-1]]
         prompts = [prompt.render(question=item.question, sources=numbered([source_body(sources[i], document.kind) for i in order]))
                    for order in orders]
         labels = [str(n) for n in range(1, len(sources) + 1)]
-        scores = [model.score_next([p], PREFIX, labels)[0] for p in prompts]
+        scores = [probe.model.score_next([p], PREFIX, labels)[0] for p in prompts]
         row = {"key": item.key, "task": item.task, "question": item.question,
                "holds": [contains(s.text, item.answers) for s in sources],
                "orders": orders, "scores": [[round(v, 3) for v in s] for s in scores],
                "seconds": round(time.perf_counter() - started, 1)}
-        done["rows"].append(row)
-        write_json_atomic(args.json_out, {**done, "model": args.model, "cpu": cpu_model()})
+        probe.keep(row)
         first = row["holds"].index(True) + 1 if any(row["holds"]) else None
         print(f"{item.task:5} {row['seconds']:6.1f}s holder at {first} of {len(sources)}, picked "
               f"{_ranks(row)['both']}  {item.question[:60]!r}", flush=True)
-    report(done)
+    report(probe.done)
 
 
 def _ranks(row: dict) -> dict[str, int | None]:  # type: ignore[type-arg]

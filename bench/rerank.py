@@ -20,12 +20,10 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-from bench.answers import _load, _prepare_home, build_items, contains, memory_of, probe_parser, shown_passages
-from bench.harness import cpu_model, write_json_atomic
+from bench.answers import Probe, contains, probe_parser
 from longdoc.model.protocol import Prompt
 
 CALIBRATION = "N/A"
@@ -39,25 +37,14 @@ def main() -> None:
     if args.report:
         report(json.loads(args.json_out.read_text()))
         return
-    _prepare_home(args.index_home)
     from longdoc.tasks.ask import format_sources
     from longdoc.tasks.prompts import load_prompt
     from longdoc.tasks.scan import MARKER
 
-    texts, items = build_items()
-    wanted = args.tasks.split(",")
-    chosen = [i for t in wanted for i in [i for i in items if i.task == t][: args.limit or None]]
-    done = json.loads(args.json_out.read_text()) if args.json_out.exists() else {"rows": []}
-    seen = {row["key"] for row in done["rows"]}
-    model, _ = _load(args.model, args.index_home)
-    memories: dict[str, object] = {}
+    probe = Probe(args)
+    model = probe.model
     scan_prompt = load_prompt("ask_scan")
-    for item in chosen:
-        if item.key in seen:
-            continue
-        started = time.perf_counter()
-        document, memory = memory_of(item.document, texts, memories, args.index_home)
-        sources = shown_passages(model, document, memory, item.question)
+    for item, document, sources, started in probe.pending():
         passages = [format_sources([s], document.kind) for s in sources]
         rendered = scan_prompt.render(question=item.question, passages=MARKER)
         calibration = scan_prompt.render(question=CALIBRATION, passages=MARKER)
@@ -66,11 +53,10 @@ def main() -> None:
                "holds": [contains(s.text, item.answers) for s in sources],
                "retrieval": [s.score for s in sources], "tokens": [model.count_tokens(p) for p in passages],
                "layers": layers, "seconds": round(time.perf_counter() - started, 1)}
-        done["rows"].append(row)
-        write_json_atomic(args.json_out, {**done, "model": args.model, "cpu": cpu_model()})
+        probe.keep(row)
         first = row["holds"].index(True) + 1 if any(row["holds"]) else None
         print(f"{item.task:5} {row['seconds']:6.1f}s holder at {first} of {len(sources)}  {item.question[:60]!r}", flush=True)
-    report(done)
+    report(probe.done)
 
 
 def _masses(model, rendered: Prompt, calibration: Prompt, passages: list[str], first: float, last: float) -> dict[str, dict[str, list[float]]]:  # type: ignore[no-untyped-def]

@@ -10,6 +10,9 @@ passages' numbers are compared as its next token.
 A model also likes some places (the first passage shown), so the passages are asked about twice, in
 retrieval's order and reversed, and a passage's score is its number's log-probability, normalised
 over the numbers, summed over both orders: a liking for a place adds to two different passages.
+
+Off by default (`AskOptions.picked_sources`): with the default model the better order did not
+carry into better NQ answers (bench/README.md "Answers").
 """
 
 from __future__ import annotations
