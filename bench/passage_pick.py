@@ -29,20 +29,20 @@ def main() -> None:
         report(json.loads(args.json_out.read_text()))
         return
     from longdoc.tasks.ask import source_body
-    from longdoc.tasks.pick import PREFIX, numbered
+    from longdoc.tasks.pick import PREFIX, numbered, orders
     from longdoc.tasks.prompts import load_prompt
 
     probe = Probe(args)
     prompt = load_prompt("ask_pick")
     for item, document, sources, started in probe.pending():
-        orders = [list(range(len(sources))), list(range(len(sources)))[::-1]]
+        asked = orders(len(sources))
         prompts = [prompt.render(question=item.question, sources=numbered([source_body(sources[i], document.kind) for i in order]))
-                   for order in orders]
+                   for order in asked]
         labels = [str(n) for n in range(1, len(sources) + 1)]
         scores = [probe.model.score_next([p], PREFIX, labels)[0] for p in prompts]
         row = {"key": item.key, "task": item.task, "question": item.question,
                "holds": [contains(s.text, item.answers) for s in sources],
-               "orders": orders, "scores": [[round(v, 3) for v in s] for s in scores],
+               "orders": asked, "scores": [[round(v, 3) for v in s] for s in scores],
                "seconds": round(time.perf_counter() - started, 1)}
         probe.keep(row)
         first = row["holds"].index(True) + 1 if any(row["holds"]) else None

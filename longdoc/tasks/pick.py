@@ -39,8 +39,8 @@ def pick_scores(
     the bodies the prompt numbers [1].. in retrieval's order, at most `MOST`. Cached like a reply."""
     assert 1 < len(passages) <= MOST, "pick between two and nine passages"
     prompt = load_prompt("ask_pick")
-    orders = [list(range(len(passages))), list(range(len(passages)))[::-1]]
-    rendered = [prompt.render(question=question, sources=numbered([passages[i] for i in order])) for order in orders]
+    asked = orders(len(passages))
+    rendered = [prompt.render(question=question, sources=numbered([passages[i] for i in order])) for order in asked]
     key = result_key("pick", model.name, prompt.sha256, rendered)
     cached = results.get(key)
     if cached is not None:
@@ -48,14 +48,17 @@ def pick_scores(
     reading = sum(model.count_tokens(prompt_text(r)) for r in rendered) if on_progress is not None else 0
     options, on_done = tracked("ranking", 1, 1, GenerationOptions(), on_progress, reading)
     labels = [str(n) for n in range(1, len(passages) + 1)]
-    scorer = cast(NextTokenScorer, model)
-    # One prompt at a time: the two orders share no beginning worth reading once.
-    scores = [scorer.score_next([r], PREFIX, labels, on_read=options.on_read)[0] for r in rendered]
-    totals = order_totals(scores, orders)
+    scores = cast(NextTokenScorer, model).score_next(rendered, PREFIX, labels, on_read=options.on_read)
+    totals = order_totals(scores, asked)
     results.put(key, json.dumps(totals))
     if on_done is not None:
         on_done(1)
     return totals
+
+
+def orders(count: int) -> list[list[int]]:
+    """The orders the passages are shown in: retrieval's, then reversed."""
+    return [list(range(count)), list(range(count))[::-1]]
 
 
 def numbered(bodies: list[str]) -> str:
