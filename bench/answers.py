@@ -16,6 +16,11 @@ change run the same items with the same scoring. Items (development split, ../sh
   unanswerable  questions the document cannot answer (30): 15 NQ questions asked on the next NQ
                 page (another topic), 15 CMRC questions of articles 50-99 asked on the document of
                 articles 0-49; right when the answer is "not in the document"
+  quality_joined (not run unless named) quality's 30 questions, each asked on its story joined with
+                the next two (~11K-18K tokens: past the answering window, which holds any one story
+                whole), so that read mode and retrieval must each find the story's passages
+
+--mode read answers through `longdoc ask --mode read` (`ask_by_reading`) instead of retrieval.
 
 search-only baseline: the top 3 hits of `longdoc search` (no model) contain a reference (nq, cmrc),
 or the option sharing most words with them (quality); it never refuses (unanswerable: 0).
@@ -35,13 +40,14 @@ import string
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import zip_longest
 from pathlib import Path
 
 from bench.harness import ROOT, cmrc_articles, cpu_model, leval_rows, script_parser, write_json_atomic
 
 TASKS = ("nq", "quality", "cmrc", "unanswerable")
+EXTRA_TASKS = ("quality_joined",)
 _STOPWORDS = frozenset("a an the of and or to in on at for by with is are was were be it its that this as from his her their they he she".split())
 
 
@@ -74,6 +80,11 @@ def build_items() -> tuple[dict[str, str], list[Item]]:
             options = dict(re.findall(r"\(([A-D])\)\s*(.+)", question))
             letter = re.search(r"\(([A-D])\)", reference).group(1)  # type: ignore[union-attr]
             items.append(Item("quality", f"quality{n}", question.strip() + "\nName the letter of the right option.", (letter,), options))
+    stories = [key for key in texts if key.startswith("quality")]
+    for n, key in enumerate(stories):
+        joined = [stories[(n + k) % len(stories)] for k in range(3)]
+        texts["+".join(joined)] = "\n\n".join(texts[k] for k in joined)
+        items += [replace(i, task="quality_joined", document="+".join(joined)) for i in items if i.task == "quality" and i.document == key]
     paragraphs = [article["paragraphs"][0] for article in cmrc_articles()]
     texts["cmrc0-49"] = "\n\n".join(p["context"] for p in paragraphs[:50])
     for n in (round(i * 50 / 30) for i in range(30)):
@@ -114,7 +125,7 @@ def score(item: Item, text: str, refused: bool) -> bool:
         return refused
     if refused:
         return False
-    if item.task == "quality":
+    if item.task in ("quality", "quality_joined"):
         return chosen_option(text, item.options) == item.answers[0]
     return contains(text, item.answers)
 
@@ -123,7 +134,8 @@ def main() -> None:
     parser = script_parser("bench.answers", __doc__)
     parser.add_argument("--model", default="qwen2.5-1.5b")
     parser.add_argument("--root", type=Path, default=ROOT, help="the longdoc checkout to import")
-    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--tasks", default=",".join(TASKS), help=f"of {', '.join(TASKS + EXTRA_TASKS)}")
+    parser.add_argument("--mode", choices=("retrieve", "read"), default="retrieve", help="read: `ask --mode read`")
     parser.add_argument("--weights", default="auto", help="auto (4-bit one-stream decoding), float or int8")
     parser.add_argument("--limit", type=int, default=0, help="questions per task (0: all)")
     parser.add_argument("--search-only", action="store_true", help="the baseline: top 3 hits, no model")
@@ -147,7 +159,7 @@ def main() -> None:
     chosen = [item for row in zip_longest(*per_task) for item in row if item is not None]
     done = json.loads(args.json_out.read_text()) if args.json_out.exists() else {"rows": []}
     seen = {row["key"] for row in done["rows"]}
-    model, ask = (None, None) if args.search_only else _load(args.model, args.index_home, args.weights)
+    model, ask = (None, None) if args.search_only else _load(args.model, args.index_home, args.weights, args.mode)
     model = _ScoreRecorder(model) if model is not None and hasattr(model, "score_next") else model
     options = _ask_options(args.set)
     memories: dict[str, object] = {}
@@ -163,7 +175,7 @@ def main() -> None:
             if args.search_only:
                 hits = memory.search(item.question, k=3)  # type: ignore[attr-defined]
                 text, refused, unverified = "\n".join(hit.chunk.text for hit in hits), False, ""
-                if item.task == "quality":
+                if item.task in ("quality", "quality_joined"):
                     text = _closest_option(text, item.options)
             else:
                 if isinstance(model, _ScoreRecorder):
@@ -178,7 +190,7 @@ def main() -> None:
                    "quotes": [{"source": n, "reply": r[:200], "held": h, "ok": score(item, r, False)}
                               for n, r, h in (getattr(answer, "quotes", []) if not args.search_only else [])]}
             # Only a multiple-choice question's scores are its letters' (`ask` may also score passage numbers).
-            if isinstance(model, _ScoreRecorder) and model.scores and item.task == "quality":
+            if isinstance(model, _ScoreRecorder) and model.scores and item.task in ("quality", "quality_joined"):
                 # The letters' scores per ordering of the options asked (one ordering before
                 # 2026-12-06); the first ordering's pick alone is what choosing without rotations gives.
                 row["letter_scores"] = [[round(v, 3) for v in scores] for scores in model.scores]
@@ -301,11 +313,14 @@ def _prepare_home(home: Path) -> None:
         link.symlink_to(models)
 
 
-def _load(spec: str, home: Path, weights: str = "auto"):  # type: ignore[no-untyped-def]
+def _load(spec: str, home: Path, weights: str = "auto", mode: str = "retrieve"):  # type: ignore[no-untyped-def]
     import importlib
 
     from longdoc.engine.loading import load_model
-    from longdoc.tasks.ask import ask
+    from longdoc.tasks.ask import ask, ask_by_reading
+
+    def by_reading(document, memory, *rest):  # type: ignore[no-untyped-def]
+        return ask_by_reading(document, *rest)  # the memory is not used: the scan reads the whole document
 
     # The engine's memory sizes `longdoc ask` uses, where the checkout has its own: in
     # engine/cache_config.py since 2026-12-04, engine/segment_cache.py before; the main of
@@ -319,12 +334,12 @@ def _load(spec: str, home: Path, weights: str = "auto"):  # type: ignore[no-unty
             continue
     # Checkouts before the 4-bit decoding path take no `weights`.
     extra = {"weights": weights} if weights != "auto" else {}
-    return load_model(spec, home, cache=cache, **extra), ask
+    return load_model(spec, home, cache=cache, **extra), by_reading if mode == "read" else ask
 
 
 def summarize(rows: list[dict]) -> dict:  # type: ignore[type-arg]
     by_task: dict[str, dict] = {}  # type: ignore[type-arg]
-    for task in TASKS:
+    for task in TASKS + EXTRA_TASKS:
         mine = [r for r in rows if r["task"] == task]
         if mine:
             by_task[task] = {"n": len(mine), "accuracy": round(sum(r["ok"] for r in mine) / len(mine), 3),
@@ -335,7 +350,7 @@ def summarize(rows: list[dict]) -> dict:  # type: ignore[type-arg]
 
 def _save(args: argparse.Namespace, done: dict) -> None:  # type: ignore[type-arg]
     done.update(model="search-only" if args.search_only else args.model, root=str(args.root), cpu=cpu_model(),
-                options=args.set, weights=args.weights)
+                options=args.set, weights=args.weights, mode=args.mode)
     write_json_atomic(args.json_out, done)
 
 

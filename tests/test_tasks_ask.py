@@ -293,6 +293,35 @@ def test_an_answer_copied_from_a_passage_about_something_else_is_refused(fake_mo
     assert not answer.supported and answer.unverified.startswith("It was built in 1961")
 
 
+def _vault_ledger() -> Document:
+    """Two facts about one vault code pages apart, and a look-alike about another firm's code."""
+    pages = [" ".join(f"Ledger line {p}.{n}: the clerk filed invoice {p * 100 + n} for the warehouse." for n in range(25))
+             for p in range(1, 9)]
+    pages[1] += " The vault code of Brennan & Sons begins with the digits 58."
+    pages[4] += " The vault code of Hale Brothers begins with the digits 91."
+    pages[6] += " The vault code of Brennan & Sons ends with the digits 24."
+    return Document(source="ledger.pdf", pages=tuple(Page(i + 1, t) for i, t in enumerate(pages)), kind="pdf")
+
+
+@pytest.mark.parametrize(("reply", "kept"), [
+    ("The vault code of Brennan & Sons begins with the digits 58 and ends with the digits 24.", True),
+    ("The vault code of Brennan & Sons begins with the digits 58 and ends with the digits 77.", False),  # one invented
+])
+def test_an_answer_joining_two_passages_is_kept_only_where_both_hold_its_words(
+    fake_model, tmp_path: Path, reply: str, kept: bool,
+) -> None:
+    document = _vault_ledger()
+    model = fake_model(context_window=900, reply=lambda p: reply)  # uncited, as small models often answer
+    question = "What digits does the vault code of Brennan & Sons begin and end with?"
+    answer = ask(document, _memory(document), question, model, ResultCache(tmp_path), AskOptions(whole_if_fits=False))
+    assert answer.supported is kept
+    if kept:
+        pages = sorted(answer.sources[n - 1].page_start for n in answer.cited)
+        assert pages == [2, 7] and answer.matched  # cited to the two passages, not the look-alike's
+    else:
+        assert answer.unverified == reply
+
+
 def test_a_multiple_choice_answer_is_not_held_to_the_passages_words(fake_model, tmp_path: Path) -> None:
     document = _manual()
     question = "Where is the brass key?\n (A) In the tin box\n (B) Behind the chart cabinet\nName the letter."

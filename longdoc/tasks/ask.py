@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from itertools import combinations
 
 from longdoc.chunking import ChunkConfig, chunk_document
 from longdoc.document import Document, TextSpan
@@ -427,8 +428,11 @@ def verify(answer: Answer) -> Answer:
     The answer's own terms (those the question does not already have; citations left out) must be
     at least half inside the passages it cites, or else at least 60% inside one other passage,
     which it is then cited to; and that passage must be about the question: hold at least a
-    quarter of the question's terms (`on_topic`). A multiple-choice answer is exempt: its words
-    are the option's, which the question already holds.
+    quarter of the question's terms (`on_topic`). An answer joining two facts that stand in two
+    passages (a code's first digits in one, its last in another) holds only half its words in
+    each: it is kept, cited to both, where two passages about the question together hold 80% of
+    three or more own terms (`_best_pair`). A multiple-choice answer is exempt: its words are the
+    option's, which the question already holds.
     """
     if not answer.supported or MULTIPLE_CHOICE.search(answer.question):
         return answer
@@ -445,6 +449,11 @@ def verify(answer: Answer) -> Answer:
         best, shared = _best_holder(own, about)
         if len(shared) >= 0.6 * len(own):
             answer.cited, answer.matched = [best.number], True
+            return answer
+    if len(about) >= 2 and len(own) >= 3:
+        pair, shared = _best_pair(own, about)
+        if len(shared) >= 0.8 * len(own):
+            answer.cited, answer.matched = sorted(s.number for s in pair), True
             return answer
     return Answer(answer.question, "", False, answer.sources, [], answer.model, unverified=answer.text)
 
@@ -470,6 +479,13 @@ def _best_holder(own: set[str], sources: list[Source]) -> tuple[Source, set[str]
     """The passage holding most of `own`, and those of its terms it holds."""
     best = max(sources, key=lambda source: len(own & _evidence(source.text)))
     return best, own & _evidence(best.text)
+
+
+def _best_pair(own: set[str], sources: list[Source]) -> tuple[tuple[Source, Source], set[str]]:
+    """The two passages together holding most of `own`, and those of its terms they hold."""
+    held = [(source, own & _evidence(source.text)) for source in sources]
+    (first, a), (second, b) = max(combinations(held, 2), key=lambda pair: len(pair[0][1] | pair[1][1]))
+    return (first, second), a | b
 
 
 # Words that occur in nearly every passage, so they show nothing about where a reply came from.
