@@ -322,6 +322,22 @@ def test_an_answer_joining_two_passages_is_kept_only_where_both_hold_its_words(
         assert answer.unverified == reply
 
 
+@pytest.mark.parametrize(("reply", "kept"), [
+    ("It begins with the digits 58 and ends with the digits 24.", True),  # half its words in each passage
+    # 5 of its 9 own words in the first passage, 3 in the second: the second lends too little
+    ("It begins with the digits 58, chosen by the clerk Ardmore, and ends with 24 beside the harbour.", False),
+])
+def test_two_passages_support_an_answer_only_when_each_holds_a_good_part(reply: str, kept: bool) -> None:
+    from longdoc.tasks.ask import Answer, Source, verify
+
+    texts = ["The vault code of Brennan & Sons begins with the digits 58, chosen by the clerk Ardmore in winter.",
+             "The vault code of Brennan & Sons ends with the digits 24, beside the door."]
+    sources = [Source(n, text, 0, len(text), n, n, 1, 1, 1.0, (n,)) for n, text in enumerate(texts, 1)]
+    question = "What digits does the vault code of Brennan & Sons begin and end with?"
+    answer = verify(Answer(question, reply, True, sources, [], "fake"))
+    assert (answer.supported, answer.cited) == ((True, [1, 2]) if kept else (False, []))
+
+
 def test_a_multiple_choice_answer_is_not_held_to_the_passages_words(fake_model, tmp_path: Path) -> None:
     document = _manual()
     question = "Where is the brass key?\n (A) In the tin box\n (B) Behind the chart cabinet\nName the letter."

@@ -429,10 +429,10 @@ def verify(answer: Answer) -> Answer:
     at least half inside the passages it cites, or else at least 60% inside one other passage,
     which it is then cited to; and that passage must be about the question: hold at least a
     quarter of the question's terms (`on_topic`). An answer joining two facts that stand in two
-    passages (a code's first digits in one, its last in another) holds only half its words in
-    each: it is kept, cited to both, where two passages about the question together hold 80% of
-    three or more own terms (`_best_pair`). A multiple-choice answer is exempt: its words are the
-    option's, which the question already holds.
+    passages (a code's first digits in one, its last in another) holds only about half its words
+    in each: it is kept, cited to both, where two passages about the question each hold 40% and
+    together 80% of its three or more own terms (`_joined_holders`). A multiple-choice answer is
+    exempt: its words are the option's, which the question already holds.
     """
     if not answer.supported or MULTIPLE_CHOICE.search(answer.question):
         return answer
@@ -450,11 +450,10 @@ def verify(answer: Answer) -> Answer:
         if len(shared) >= 0.6 * len(own):
             answer.cited, answer.matched = [best.number], True
             return answer
-    if len(about) >= 2 and len(own) >= 3:
-        pair, shared = _best_pair(own, about)
-        if len(shared) >= 0.8 * len(own):
-            answer.cited, answer.matched = sorted(s.number for s in pair), True
-            return answer
+    joined = _joined_holders(own, about) if len(own) >= 3 else []
+    if joined:
+        answer.cited, answer.matched = sorted(s.number for s in joined), True
+        return answer
     return Answer(answer.question, "", False, answer.sources, [], answer.model, unverified=answer.text)
 
 
@@ -481,11 +480,17 @@ def _best_holder(own: set[str], sources: list[Source]) -> tuple[Source, set[str]
     return best, own & _evidence(best.text)
 
 
-def _best_pair(own: set[str], sources: list[Source]) -> tuple[tuple[Source, Source], set[str]]:
-    """The two passages together holding most of `own`, and those of its terms they hold."""
-    held = [(source, own & _evidence(source.text)) for source in sources]
-    (first, a), (second, b) = max(combinations(held, 2), key=lambda pair: len(pair[0][1] | pair[1][1]))
-    return (first, second), a | b
+def _joined_holders(own: set[str], sources: list[Source]) -> list[Source]:
+    """Two passages that each hold 40% of `own` and together 80%, the pair holding most; else [].
+
+    Each must hold a good part: a passage sharing a word or two (a province's name, in Chinese
+    character pairs) would otherwise lend support to an answer that one other passage nearly holds.
+    """
+    halves = [(source, own & _evidence(source.text)) for source in sources]
+    halves = [(source, held) for source, held in halves if len(held) >= 0.4 * len(own)]
+    pairs = [(a, b) for a, b in combinations(halves, 2) if len(a[1] | b[1]) >= 0.8 * len(own)]
+    best = max(pairs, key=lambda pair: len(pair[0][1] | pair[1][1]), default=None)
+    return [best[0][0], best[1][0]] if best else []
 
 
 # Words that occur in nearly every passage, so they show nothing about where a reply came from.
