@@ -216,6 +216,8 @@ def plot(rows: list[Row], out: Path) -> None:
         return
     for method in dict.fromkeys(r["method"] for r in rows):
         mine = [r for r in rows if r["method"] == method and r["kind"] == "single"]
+        if not mine:  # a run of the two-fact cells alone (--only-multi)
+            continue
         lengths = sorted({r["tokens"] for r in mine})
         depths = sorted({r["depth"] for r in mine})
         grid = [[next((float(r["found"]) for r in mine if r["tokens"] == t and r["depth"] == d), 0.5) for t in lengths] for d in depths]
