@@ -322,20 +322,28 @@ def test_an_answer_joining_two_passages_is_kept_only_where_both_hold_its_words(
         assert answer.unverified == reply
 
 
-@pytest.mark.parametrize(("reply", "kept"), [
-    ("It begins with the digits 58 and ends with the digits 24.", True),  # half its words in each passage
+_LOPSIDED = "It begins with the digits 58, chosen by the clerk Ardmore, and ends with 24 beside the harbour."
+
+
+@pytest.mark.parametrize(("reply", "cited", "expected"), [
+    ("It begins with the digits 58 and ends with the digits 24.", [], (True, [1, 2])),  # half its words in each
+    ("It begins with the digits 58 and ends with the digits 24.", [1], (True, [1, 2])),  # the second cited too
+    ("It begins with the digits 58 and ends with the digits 24.", [2], (True, [2, 1])),
     # 5 of its 9 own words in the first passage, 3 in the second: the second lends too little
-    ("It begins with the digits 58, chosen by the clerk Ardmore, and ends with 24 beside the harbour.", False),
+    (_LOPSIDED, [], (False, [])),
+    (_LOPSIDED, [1], (True, [1])),  # the passage it cites holds over half: kept, and nothing added
 ])
-def test_two_passages_support_an_answer_only_when_each_holds_a_good_part(reply: str, kept: bool) -> None:
+def test_two_passages_support_an_answer_only_when_each_holds_a_good_part(
+    reply: str, cited: list[int], expected: tuple[bool, list[int]],
+) -> None:
     from longdoc.tasks.ask import Answer, Source, verify
 
     texts = ["The vault code of Brennan & Sons begins with the digits 58, chosen by the clerk Ardmore in winter.",
              "The vault code of Brennan & Sons ends with the digits 24, beside the door."]
     sources = [Source(n, text, 0, len(text), n, n, 1, 1, 1.0, (n,)) for n, text in enumerate(texts, 1)]
     question = "What digits does the vault code of Brennan & Sons begin and end with?"
-    answer = verify(Answer(question, reply, True, sources, [], "fake"))
-    assert (answer.supported, answer.cited) == ((True, [1, 2]) if kept else (False, []))
+    answer = verify(Answer(question, reply, True, sources, list(cited), "fake"))
+    assert (answer.supported, answer.cited) == expected
 
 
 def test_a_multiple_choice_answer_is_not_held_to_the_passages_words(fake_model, tmp_path: Path) -> None:

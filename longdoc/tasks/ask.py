@@ -431,7 +431,8 @@ def verify(answer: Answer) -> Answer:
     quarter of the question's terms (`on_topic`). An answer joining two facts that stand in two
     passages (a code's first digits in one, its last in another) holds only about half its words
     in each: it is kept, cited to both, where two passages about the question each hold 40% and
-    together 80% of its three or more own terms (`_joined_holders`). A multiple-choice answer is
+    together 80% of its three or more own terms (`_joined_holders`); one that cites only the first
+    of its two passages gets the second cited too (`_completing`). A multiple-choice answer is
     exempt: its words are the option's, which the question already holds.
     """
     if not answer.supported or MULTIPLE_CHOICE.search(answer.question):
@@ -444,6 +445,7 @@ def verify(answer: Answer) -> Answer:
     cited = [s for s in answer.sources if s.number in answer.cited]
     held = set().union(*(_evidence(s.text) for s in cited)) & own if cited else set()
     if len(held) >= 0.5 * len(own) and any(s in about for s in cited):
+        answer.cited += [s.number for s in _completing(own, held, [s for s in about if s not in cited])]
         return answer
     if about:
         best, shared = _best_holder(own, about)
@@ -478,6 +480,16 @@ def _best_holder(own: set[str], sources: list[Source]) -> tuple[Source, set[str]
     """The passage holding most of `own`, and those of its terms it holds."""
     best = max(sources, key=lambda source: len(own & _evidence(source.text)))
     return best, own & _evidence(best.text)
+
+
+def _completing(own: set[str], held: set[str], others: list[Source]) -> list[Source]:
+    """The passage among `others` that holds the rest of an answer whose cited passages hold only
+    `held` of its `own` terms, where it holds 40% of them and the two together 80%; else []."""
+    if len(own) < 3 or len(held) >= 0.8 * len(own) or not others:
+        return []
+    best, shared = _best_holder(own - held, others)
+    whole = own & _evidence(best.text)
+    return [best] if len(whole) >= 0.4 * len(own) and len(held | shared) >= 0.8 * len(own) else []
 
 
 def _joined_holders(own: set[str], sources: list[Source]) -> list[Source]:
