@@ -420,6 +420,21 @@ def test_read_mode_answers_a_multiple_choice_question_by_the_likeliest_letter_to
     assert answer.text in ("(A) In the tin box", "(B) Behind the chart cabinet", "(C) In the boathouse")
 
 
+@pytest.mark.parametrize(("options", "shown"), [
+    (AskOptions(read_passage_tokens=80, whole_if_fits=False), 4),  # read_sources
+    (AskOptions(read_passage_tokens=80, whole_if_fits=False, read_choice_sources=7), 7),
+])
+def test_read_mode_shows_a_lettered_question_read_choice_sources_passages(
+    attending_model, tmp_path: Path, options: AskOptions, shown: int,
+) -> None:
+    question = "Where is the brass key?\n (A) In the tin box\n (B) Behind the chart cabinet\n (C) In the boathouse"
+    base = attending_model(context_window=4000, reply=lambda p: "(A) surely [1].")
+    model = _LetterScorer(base)
+    model.score_passages = base.score_passages  # type: ignore[attr-defined]
+    answer = ask_by_reading(_manual(), question, model, ResultCache(tmp_path), options)
+    assert len(answer.sources) == shown and len(re.findall(r"^\[\d+\] \(", model.read[0][0], re.M)) == shown
+
+
 def test_a_model_that_cannot_score_letters_writes_its_pick_and_a_question_without_options_is_written(fake_model, tmp_path: Path) -> None:
     document = _manual()
     question = "Where is the brass key?\n (A) In the tin box\n (B) Behind the chart cabinet"

@@ -68,6 +68,10 @@ class AskOptions:
     # ranks a planted fact's passage first where retrieval's top 3 hold an NQ answer half the time,
     # and each passage costs the answer ~330 tokens to read (~15 s with the default model, fp32 CPU).
     read_sources: int = 4
+    # Read mode, a question listing lettered options that the model answers by scoring them: this
+    # many passages instead (0: read_sources). Scoring writes nothing, so more passages cost only
+    # their reading, and a question about a story's course needs more of it than a fact does.
+    read_choice_sources: int = 0
     # Retrieval mode, with a model that reports its attention: the retrieved passages re-ranked by
     # it (tasks/scan.py `rerank`) and this many of the best shown, best first (0: retrieval's
     # order, up to max_sources). Off by default: with the default model it put the passage holding
@@ -290,7 +294,8 @@ def _ask_by_scanning(
         return _fitting([passages[i] for i in ranked], [scores[i] for i in ranked], model, budget, limit)
 
     whole = whole_document(document, model, budget, options.max_sources) if options.whole_if_fits else []
-    sources = whole or best(options.read_sources)
+    lettered = options.choose_by_scores and isinstance(model, NextTokenScorer) and bool(options_of(question))
+    sources = whole or best(options.read_choice_sources if lettered and options.read_choice_sources else options.read_sources)
     answering = time.perf_counter()
     answer = _final_answer(
         document.kind, question, sources, lambda: best(options.recheck_sources), model, results, options, on_progress
