@@ -48,6 +48,7 @@ from bench.harness import ROOT, cmrc_articles, cpu_model, leval_rows, script_par
 
 TASKS = ("nq", "quality", "cmrc", "unanswerable")
 EXTRA_TASKS = ("quality_joined",)
+LETTERED = ("quality", "quality_joined")  # answered by naming an option's letter
 _STOPWORDS = frozenset("a an the of and or to in on at for by with is are was were be it its that this as from his her their they he she".split())
 
 
@@ -125,7 +126,7 @@ def score(item: Item, text: str, refused: bool) -> bool:
         return refused
     if refused:
         return False
-    if item.task in ("quality", "quality_joined"):
+    if item.task in LETTERED:
         return chosen_option(text, item.options) == item.answers[0]
     return contains(text, item.answers)
 
@@ -175,7 +176,7 @@ def main() -> None:
             if args.search_only:
                 hits = memory.search(item.question, k=3)  # type: ignore[attr-defined]
                 text, refused, unverified = "\n".join(hit.chunk.text for hit in hits), False, ""
-                if item.task in ("quality", "quality_joined"):
+                if item.task in LETTERED:
                     text = _closest_option(text, item.options)
             else:
                 if isinstance(model, _ScoreRecorder):
@@ -190,7 +191,7 @@ def main() -> None:
                    "quotes": [{"source": n, "reply": r[:200], "held": h, "ok": score(item, r, False)}
                               for n, r, h in (getattr(answer, "quotes", []) if not args.search_only else [])]}
             # Only a multiple-choice question's scores are its letters' (`ask` may also score passage numbers).
-            if isinstance(model, _ScoreRecorder) and model.scores and item.task in ("quality", "quality_joined"):
+            if isinstance(model, _ScoreRecorder) and model.scores and item.task in LETTERED:
                 # The letters' scores per ordering of the options asked (one ordering before
                 # 2026-12-06); the first ordering's pick alone is what choosing without rotations gives.
                 row["letter_scores"] = [[round(v, 3) for v in scores] for scores in model.scores]

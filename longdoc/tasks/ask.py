@@ -186,10 +186,15 @@ def _final_answer(
 ) -> Answer:
     """The option a scoring model rates likeliest, for a question that lists lettered options;
     else a written answer from `sources`, with a second look after a refusal."""
-    listed = options_of(question) if options.choose_by_scores and isinstance(model, NextTokenScorer) else {}
+    listed = _scored_options(question, model, options)
     if listed:
         return _chosen(question, listed, sources, kind, model, results, on_progress)
     return _answer_with_second_look(kind, question, sources, best, model, results, options, on_progress)
+
+
+def _scored_options(question: str, model: Model, options: AskOptions) -> dict[str, str]:
+    """The lettered options of `question` where the model answers it by scoring them; else {}."""
+    return options_of(question) if options.choose_by_scores and isinstance(model, NextTokenScorer) else {}
 
 
 def _chosen(
@@ -294,7 +299,7 @@ def _ask_by_scanning(
         return _fitting([passages[i] for i in ranked], [scores[i] for i in ranked], model, budget, limit)
 
     whole = whole_document(document, model, budget, options.max_sources) if options.whole_if_fits else []
-    lettered = options.choose_by_scores and isinstance(model, NextTokenScorer) and bool(options_of(question))
+    lettered = bool(_scored_options(question, model, options))
     sources = whole or best(options.read_choice_sources if lettered and options.read_choice_sources else options.read_sources)
     answering = time.perf_counter()
     answer = _final_answer(
@@ -487,14 +492,18 @@ def _best_holder(own: set[str], sources: list[Source]) -> tuple[Source, set[str]
     return best, own & _evidence(best.text)
 
 
+# An answer joining two passages: the share of its own terms each must hold, and both together.
+_PART, _JOINED = 0.4, 0.8
+
+
 def _completing(own: set[str], held: set[str], others: list[Source]) -> list[Source]:
     """The passage among `others` that holds the rest of an answer whose cited passages hold only
     `held` of its `own` terms, where it holds 40% of them and the two together 80%; else []."""
-    if len(own) < 3 or len(held) >= 0.8 * len(own) or not others:
+    if len(own) < 3 or len(held) >= _JOINED * len(own) or not others:
         return []
     best, shared = _best_holder(own - held, others)
     whole = own & _evidence(best.text)
-    return [best] if len(whole) >= 0.4 * len(own) and len(held | shared) >= 0.8 * len(own) else []
+    return [best] if len(whole) >= _PART * len(own) and len(held | shared) >= _JOINED * len(own) else []
 
 
 def _joined_holders(own: set[str], sources: list[Source]) -> list[Source]:
@@ -504,8 +513,8 @@ def _joined_holders(own: set[str], sources: list[Source]) -> list[Source]:
     character pairs) would otherwise lend support to an answer that one other passage nearly holds.
     """
     halves = [(source, own & _evidence(source.text)) for source in sources]
-    halves = [(source, held) for source, held in halves if len(held) >= 0.4 * len(own)]
-    pairs = [(a, b) for a, b in combinations(halves, 2) if len(a[1] | b[1]) >= 0.8 * len(own)]
+    halves = [(source, held) for source, held in halves if len(held) >= _PART * len(own)]
+    pairs = [(a, b) for a, b in combinations(halves, 2) if len(a[1] | b[1]) >= _JOINED * len(own)]
     best = max(pairs, key=lambda pair: len(pair[0][1] | pair[1][1]), default=None)
     return [best[0][0], best[1][0]] if best else []
 
