@@ -14,7 +14,7 @@ from longdoc.memory.index import DocumentMemory
 from longdoc.tasks.ask import NOT_FOUND_MARKER, AskOptions, ask, ask_by_reading, interpret
 from longdoc.tasks.choice import options_of
 from longdoc.tasks.results import ResultCache
-from longdoc.tasks.scan import by_place, windows_of
+from longdoc.tasks.scan import by_place, windows_of, with_words
 
 
 def _manual() -> Document:
@@ -433,6 +433,38 @@ def test_read_mode_shows_a_lettered_question_read_choice_sources_passages(
     model.score_passages = base.score_passages  # type: ignore[attr-defined]
     answer = ask_by_reading(_manual(), question, model, ResultCache(tmp_path), options)
     assert len(answer.sources) == shown and len(re.findall(r"^\[\d+\] \(", model.read[0][0], re.M)) == shown
+
+
+def test_the_questions_words_join_the_scan_where_they_are_asked_to() -> None:
+    passages = [f"Pump {n} is oiled weekly and its seals are checked." for n in range(8)]
+    passages.append("The brass key hangs behind the chart cabinet.")
+    question = "Where is the brass key?\n (A) Behind the chart cabinet\n (B) In the tin box"
+    attention = [1.3, 1.0, 1.1, 0.9, 1.0, 1.05, 0.95, 1.0, 1.0]  # the scan likes pump 0 best
+    scan_order = sorted(range(9), key=lambda i: -attention[i])
+    joined = with_words(question, passages, attention, 1.0)
+    assert max(range(9), key=joined.__getitem__) == 8  # the words lift the key's passage first
+    alone = with_words(question, passages, attention, 0.0)
+    assert sorted(range(9), key=lambda i: -alone[i]) == scan_order  # weight 0: the scan's own order
+    # A question sharing no word with any passage leaves the scan's order as it was.
+    blank = with_words("Quel temps fait-il ?", passages, attention, 1.0)
+    assert sorted(range(9), key=lambda i: -blank[i]) == scan_order
+
+
+@pytest.mark.parametrize(("weight", "found"), [(0.0, False), (1.0, True)])
+def test_read_mode_finds_a_lettered_questions_passage_by_its_words_too(
+    attending_model, tmp_path: Path, weight: float, found: bool,
+) -> None:
+    question = "Where is the brass key?\n (A) In the tin box\n (B) Behind the chart cabinet\n (C) In the boathouse"
+    base = attending_model(context_window=4000, reply=lambda p: "(A) surely [1].")
+    model = _LetterScorer(base)
+    # Attention that misleads: every passage draws the same but the pump pages of page 2.
+    model.score_passages = lambda prompt, marker, passages, baseline="": [  # type: ignore[attr-defined]
+        2.0 if "Page 2 " in p else 1.0 for p in passages
+    ]
+    options = AskOptions(read_passage_tokens=80, whole_if_fits=False, read_choice_words=weight)
+    answer = ask_by_reading(_manual(), question, model, ResultCache(tmp_path), options)
+    assert any("chart cabinet" in s.text for s in answer.sources) is found
+    assert (answer.text == "(B) Behind the chart cabinet") is found
 
 
 def test_a_model_that_cannot_score_letters_writes_its_pick_and_a_question_without_options_is_written(fake_model, tmp_path: Path) -> None:

@@ -117,8 +117,8 @@ class DocumentMemory:
         mean, covariance = self._vector_moments
         dense_mean = float(query @ mean)
         dense_std = float(np.sqrt(max(float(query @ covariance @ query), 0.0)))
-        dense = _standardise(self.vectors[pool] @ query, dense_mean, dense_std)  # (len(pool),)
-        lexical_z = _standardise(lexical[pool], float(lexical.mean()), float(lexical.std()))  # (len(pool),)
+        dense = standardise(self.vectors[pool] @ query, dense_mean, dense_std)  # (len(pool),)
+        lexical_z = standardise(lexical[pool], float(lexical.mean()), float(lexical.std()))  # (len(pool),)
         return {i: float(d + LEXICAL_WEIGHT * w) for i, d, w in zip(pool, dense, lexical_z)}
 
 
@@ -131,7 +131,7 @@ def reciprocal_rank_fusion(rankings: list[list[int]], k: int = RRF_K) -> dict[in
     return fused
 
 
-def _standardise(scores: np.ndarray, mean: float, std: float) -> np.ndarray:
+def standardise(scores: np.ndarray, mean: float, std: float) -> np.ndarray:
     """Standard deviations above the mean; all zero when the scores do not vary (no signal)."""
     if std < 1e-9:
         return np.zeros(len(scores))

@@ -31,7 +31,7 @@ from longdoc.tasks.pick import MOST, pick_scores
 from longdoc.tasks.prompts import PromptTemplate, load_prompt, prompt_text
 from longdoc.tasks.replan import replanned
 from longdoc.tasks.results import ResultCache, result_key
-from longdoc.tasks.scan import rerank, scan
+from longdoc.tasks.scan import rerank, scan, with_words
 from longdoc.tasks.scope import MULTIPLE_CHOICE, question_terms, unmentioned
 from longdoc.tasks.steps import Step, run_steps, tracked
 
@@ -72,6 +72,11 @@ class AskOptions:
     # many passages instead (0: read_sources). Scoring writes nothing, so more passages cost only
     # their reading, and a question about a story's course needs more of it than a fact does.
     read_choice_sources: int = 0
+    # Read mode, a question listing lettered options: the scan's ranking joined with how well each
+    # passage matches the question's and options' words (BM25, tasks/scan.py `with_words`), the
+    # words counting this much beside the attention (0: attention alone). Off: on QuALITY stories
+    # joined three to a document it moved answers within noise (bench/README.md "Read mode").
+    read_choice_words: float = 0.0
     # Retrieval mode, with a model that reports its attention: the retrieved passages re-ranked by
     # it (tasks/scan.py `rerank`) and this many of the best shown, best first (0: retrieval's
     # order, up to max_sources). Off by default: with the default model it put the passage holding
@@ -291,15 +296,18 @@ def _ask_by_scanning(
 
     read: list[list[float]] = []  # the scan's scores, once: the second look ranks the same read
 
+    lettered = bool(_scored_options(question, model, options))
+
     def best(limit: int) -> list[Source]:
         if not read:
             read.append(scan(question, [format_sources([p], document.kind) for p in passages], model, results, on_progress))
         scores = read[0]
+        if lettered and options.read_choice_words:
+            scores = with_words(question, [p.text for p in passages], scores, options.read_choice_words)
         ranked = sorted(range(len(passages)), key=lambda i: -scores[i])
         return _fitting([passages[i] for i in ranked], [scores[i] for i in ranked], model, budget, limit)
 
     whole = whole_document(document, model, budget, options.max_sources) if options.whole_if_fits else []
-    lettered = bool(_scored_options(question, model, options))
     sources = whole or best(options.read_choice_sources if lettered and options.read_choice_sources else options.read_sources)
     answering = time.perf_counter()
     answer = _final_answer(

@@ -14,6 +14,10 @@ import math
 import statistics
 from collections.abc import Sequence
 
+import numpy as np
+
+from longdoc.memory.index import standardise
+from longdoc.memory.lexical import BM25
 from longdoc.model.protocol import Model, PassageScorer, Prompt
 from longdoc.progress import OnProgress, Progress
 from longdoc.tasks.prompts import load_prompt
@@ -113,6 +117,17 @@ def by_place(scores: Sequence[float], windows: Sequence[tuple[int, int]]) -> lis
     prior = {place: statistics.median(values) for place, values in places.items()}
     return [scores[index] / prior[stop - 1 - index] if prior[stop - 1 - index] > 0 else scores[index]
             for start, stop in windows for index in range(start, stop)]
+
+
+def with_words(question: str, passages: Sequence[str], scores: Sequence[float], weight: float) -> list[float]:
+    """The scan's `scores` joined with how well each passage matches the question's words (BM25),
+    both as standard deviations above their mean over the document, the words' counting `weight`
+    times as much (the z-score fusion of hybrid search, memory/index.py)."""
+    attention = np.log(np.maximum(np.asarray(scores, dtype=np.float64), 1e-9))  # a ratio: its log is symmetric
+    lexical = BM25(passages).scores(question)
+    joined = standardise(attention, float(attention.mean()), float(attention.std()))
+    joined = joined + weight * standardise(lexical, float(lexical.mean()), float(lexical.std()))
+    return [float(value) for value in joined]
 
 
 def windows_of(costs: Sequence[int], limit: int) -> list[tuple[int, int]]:
