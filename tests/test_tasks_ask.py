@@ -420,6 +420,17 @@ def test_read_mode_answers_a_multiple_choice_question_by_the_likeliest_letter_to
     assert answer.text in ("(A) In the tin box", "(B) Behind the chart cabinet", "(C) In the boathouse")
 
 
+_KEY_CHOICES = "Where is the brass key?\n (A) In the tin box\n (B) Behind the chart cabinet\n (C) In the boathouse"
+
+
+def _reading_scorer(attending_model) -> _LetterScorer:  # type: ignore[no-untyped-def]
+    """A fake local engine for read mode: it reports attention (`AttendingModel`) and scores letters."""
+    base = attending_model(context_window=4000, reply=lambda p: "(A) surely [1].")
+    model = _LetterScorer(base)
+    model.score_passages = base.score_passages  # type: ignore[attr-defined]
+    return model
+
+
 @pytest.mark.parametrize(("options", "shown"), [
     (AskOptions(read_passage_tokens=80, whole_if_fits=False), 4),  # read_sources
     (AskOptions(read_passage_tokens=80, whole_if_fits=False, read_choice_sources=7), 7),
@@ -427,11 +438,8 @@ def test_read_mode_answers_a_multiple_choice_question_by_the_likeliest_letter_to
 def test_read_mode_shows_a_lettered_question_read_choice_sources_passages(
     attending_model, tmp_path: Path, options: AskOptions, shown: int,
 ) -> None:
-    question = "Where is the brass key?\n (A) In the tin box\n (B) Behind the chart cabinet\n (C) In the boathouse"
-    base = attending_model(context_window=4000, reply=lambda p: "(A) surely [1].")
-    model = _LetterScorer(base)
-    model.score_passages = base.score_passages  # type: ignore[attr-defined]
-    answer = ask_by_reading(_manual(), question, model, ResultCache(tmp_path), options)
+    model = _reading_scorer(attending_model)
+    answer = ask_by_reading(_manual(), _KEY_CHOICES, model, ResultCache(tmp_path), options)
     assert len(answer.sources) == shown and len(re.findall(r"^\[\d+\] \(", model.read[0][0], re.M)) == shown
 
 
@@ -454,15 +462,13 @@ def test_the_questions_words_join_the_scan_where_they_are_asked_to() -> None:
 def test_read_mode_finds_a_lettered_questions_passage_by_its_words_too(
     attending_model, tmp_path: Path, weight: float, found: bool,
 ) -> None:
-    question = "Where is the brass key?\n (A) In the tin box\n (B) Behind the chart cabinet\n (C) In the boathouse"
-    base = attending_model(context_window=4000, reply=lambda p: "(A) surely [1].")
-    model = _LetterScorer(base)
+    model = _reading_scorer(attending_model)
     # Attention that misleads: every passage draws the same but the pump pages of page 2.
     model.score_passages = lambda prompt, marker, passages, baseline="": [  # type: ignore[attr-defined]
         2.0 if "Page 2 " in p else 1.0 for p in passages
     ]
     options = AskOptions(read_passage_tokens=80, whole_if_fits=False, read_choice_words=weight)
-    answer = ask_by_reading(_manual(), question, model, ResultCache(tmp_path), options)
+    answer = ask_by_reading(_manual(), _KEY_CHOICES, model, ResultCache(tmp_path), options)
     assert any("chart cabinet" in s.text for s in answer.sources) is found
     assert (answer.text == "(B) Behind the chart cabinet") is found
 
