@@ -294,16 +294,17 @@ def _ask_by_scanning(
     overhead = model.count_tokens(prompt_text(load_prompt("ask_answer").render(sources="", question=question))) + _PROMPT_MARGIN
     budget = model.context_window - overhead - options.answer_tokens
 
-    read: list[list[float]] = []  # the scan's scores, once: the second look ranks the same read
+    read: list[list[float]] = []  # the ranking scores, once (scan, words if asked): the second look reuses them
 
     lettered = bool(_scored_options(question, model, options))
 
     def best(limit: int) -> list[Source]:
         if not read:
-            read.append(scan(question, [format_sources([p], document.kind) for p in passages], model, results, on_progress))
+            scanned = scan(question, [format_sources([p], document.kind) for p in passages], model, results, on_progress)
+            if lettered and options.read_choice_words:
+                scanned = with_words(question, [p.text for p in passages], scanned, options.read_choice_words)
+            read.append(scanned)
         scores = read[0]
-        if lettered and options.read_choice_words:
-            scores = with_words(question, [p.text for p in passages], scores, options.read_choice_words)
         ranked = sorted(range(len(passages)), key=lambda i: -scores[i])
         return _fitting([passages[i] for i in ranked], [scores[i] for i in ranked], model, budget, limit)
 
