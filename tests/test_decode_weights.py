@@ -274,6 +274,7 @@ def test_the_dynamic_kernel_gives_every_linear_int8_rows_and_the_float_heads_tok
 @pytest.mark.parametrize("amx", [False, True])
 def test_int8_is_the_default_kernel_except_for_bf16_models_on_amx_cpus(monkeypatch: pytest.MonkeyPatch, amx: bool) -> None:
     monkeypatch.setattr(decode_weights, "cpu_has_amx", lambda: amx)
+    monkeypatch.setattr(decode_weights.lowbit_kernel, "library", lambda: None)  # no compiler: fbgemm alone
     assert kernel_for(torch.float32) == kernel_for(torch.float32, "int8") == kernel_for(torch.bfloat16, "int8") == "dynamic"
     # AMX's bf16 tiles read prompts faster than int8 on AVX-512 (Zen 4 without them: the reverse).
     assert kernel_for(torch.bfloat16) == ("int4" if amx else "dynamic")

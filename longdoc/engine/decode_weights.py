@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from longdoc.engine import lowbit_kernel
 from longdoc.engine.cpu_linear import WeightFirstLinear, weight_first_linear
 from longdoc.files import atomic_path
 from longdoc.hardware import cpu_has_amx
@@ -142,7 +143,8 @@ def _hf_name(gguf_name: str) -> str | None:
 
 DERIVED_FILE = "decode.safetensors"
 DYNAMIC_FILE = "decode-int8.safetensors"  # every linear as int8 rows, for the "dynamic" kernel
-DERIVED_FILES = (DERIVED_FILE, DYNAMIC_FILE)
+LOWBIT_FILE = "decode-lowbit.safetensors"  # the same linears in lowbit.c's tiles, for one-row steps
+DERIVED_FILES = (DERIVED_FILE, DYNAMIC_FILE, LOWBIT_FILE)
 _DERIVED_FORMAT = "1"
 SHORTLIST = 64  # head rows recomputed exactly per decoded row
 _INT4_ROWS = 16  # the int4 kernel packs rows in sixteens
@@ -215,11 +217,18 @@ class Int8DecodeLinear(DecodeLinear):
 
 
 class DynamicInt8Linear(DecodeLinear):
-    """int8 rows against activations quantized on the fly (fbgemm's integer dot products)."""
+    """int8 rows against activations quantized on the fly (fbgemm's integer dot products); one row
+    (a decoding step) through `one_row` where it is set: lowbit.c's 4-bit x int8 product."""
 
     int8_packed: torch.ScriptObject
+    one_row: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def low_bit(self, x: torch.Tensor) -> torch.Tensor:
+        if self.one_row is not None and len(x) == 1:
+            return self.one_row(x)
+        return self.many_rows(x)
+
+    def many_rows(self, x: torch.Tensor) -> torch.Tensor:
         return dynamic_product(x, self.int8_packed)
 
 
@@ -243,11 +252,12 @@ def dynamic_product(x: torch.Tensor, packed: torch.ScriptObject) -> torch.Tensor
 class SharedInput:
     """Linears that take the same input (q/k/v, gate/up) multiplied as one matrix: one call, one
     quantization of the input, instead of one each. The first member called computes every
-    member's product; the others take theirs, and the products are let go once all have. One
-    forward at a time, as the local model runs (`LocalModel.concurrency` is 1)."""
+    member's product (`multiply`: input -> the members' outputs side by side); the others take
+    theirs, and the products are let go once all have. One forward at a time, as the local model
+    runs (`LocalModel.concurrency` is 1)."""
 
-    def __init__(self, packed: torch.ScriptObject, sizes: list[int]) -> None:
-        self.packed, self.sizes = packed, sizes
+    def __init__(self, multiply: Callable[[torch.Tensor], torch.Tensor], sizes: list[int]) -> None:
+        self.multiply, self.sizes = multiply, sizes
         self._input: torch.Tensor | None = None
         self._products: list[torch.Tensor] = []
         self._taken: set[int] = set()
@@ -255,7 +265,7 @@ class SharedInput:
     def product(self, x: torch.Tensor, part: int) -> torch.Tensor:
         if not self._holds(x) or part in self._taken:
             self._input, self._taken = x, set()
-            self._products = list(dynamic_product(x, self.packed).split(self.sizes, dim=-1))
+            self._products = list(self.multiply(x).split(self.sizes, dim=-1))
         self._taken.add(part)
         product = self._products[part]
         if len(self._taken) == len(self.sizes):  # a prompt's products are large: keep none
@@ -275,7 +285,7 @@ class SharedInputInt8Linear(DynamicInt8Linear):
     shared: SharedInput
     part: int
 
-    def low_bit(self, x: torch.Tensor) -> torch.Tensor:
+    def many_rows(self, x: torch.Tensor) -> torch.Tensor:
         return self.shared.product(x, self.part)
 
 
@@ -317,11 +327,17 @@ def kernel_for(dtype: torch.dtype, weights: str = "auto") -> str:
       against 131-133 tokens/s (bench/README.md "Decoding from low-bit weights").
     - Intel Xeon (AMX bf16), 1 row: int4 0.35 ms; prompts through AMX's bf16 tiles, twice Zen 4's
       bf16 reading (fbgemm was not measured there).
-    Answers on the dev split with either kernel: the same bench/README.md section."""
+    Answers on the dev split with either kernel: the same bench/README.md section.
+
+    "lowbit" is "dynamic" with one-row products (decoding steps) through lowbit.c's 4-bit x int8
+    kernel, where it builds: "auto" takes it there. The 1.5B's step on Zen 4: bench/README.md
+    "A 4-bit kernel of our own"."""
     if weights == "int4" or weights == "float" or not dynamic_int8_available():
         return "int4"
     amx_bf16 = dtype == torch.bfloat16 and cpu_has_amx()
-    return "int4" if weights == "auto" and amx_bf16 else "dynamic"
+    if weights == "auto" and amx_bf16:
+        return "int4"
+    return "lowbit" if weights == "auto" and lowbit_kernel.library() is not None else "dynamic"
 
 
 @functools.cache
@@ -347,20 +363,23 @@ ALL_ROWS = 1 << 30
 
 def decode_rows_for(dtype: torch.dtype, kernel: str = "int4") -> int:
     """Up to how many rows the low-bit kernels beat the float weights (measured: module docstring)."""
-    if kernel == "dynamic":
+    if kernel in ("dynamic", "lowbit"):
         return ALL_ROWS
     return 1 if dtype == torch.bfloat16 else 8
 
 
-def _derived_file(kernel: str) -> str:
-    return DERIVED_FILE if kernel == "int4" else DYNAMIC_FILE
+def _derived_files(kernel: str) -> tuple[str, ...]:
+    return {"int4": (DERIVED_FILE,), "dynamic": (DYNAMIC_FILE,), "lowbit": (DYNAMIC_FILE, LOWBIT_FILE)}[kernel]
 
 
 def derived_ready(directory: Path, kernel: str = "int4") -> bool:
     """Whether `directory` holds decode weights derived by this version (else attaching derives them)."""
+    return all(_derived_file_ready(directory / name) for name in _derived_files(kernel))
+
+
+def _derived_file_ready(path: Path) -> bool:
     from safetensors import safe_open
 
-    path = directory / _derived_file(kernel)
     if not path.is_file():
         return False
     try:
@@ -379,8 +398,11 @@ def attach_decode_weights(model: nn.Module, directory: Path, decode_rows: int, k
     writable)."""
     head = model.get_output_embeddings()
     linears = {n: m for n, m in model.named_modules() if type(m) in (nn.Linear, WeightFirstLinear)}
-    if kernel == "dynamic":
-        return _attach_dynamic(linears, head, directory, decode_rows)
+    if kernel in ("dynamic", "lowbit"):
+        attached, int8_rows = _attach_dynamic(linears, head, directory, decode_rows)
+        if kernel == "lowbit":
+            _attach_one_row(linears, head, directory, int8_rows)
+        return attached
     attached = 0
     for name, tensors in _read(directory / SIDE_FILE).items():
         if name in linears and _attach_int4(linears[name], tensors, decode_rows, Int4DecodeLinear):
@@ -446,7 +468,10 @@ def _derive(linears: dict[str, nn.Linear], head: nn.Module, directory: Path) -> 
     return derived
 
 
-def _attach_dynamic(linears: dict[str, nn.Linear], head: nn.Module, directory: Path, decode_rows: int) -> int:
+def _attach_dynamic(
+    linears: dict[str, nn.Linear], head: nn.Module, directory: Path, decode_rows: int
+) -> tuple[int, dict[str, dict[str, torch.Tensor]]]:
+    """Returns how many linears got int8 rows, and those rows by name."""
     if derived_ready(directory, "dynamic"):
         derived = _read(directory / DYNAMIC_FILE)
     else:
@@ -463,11 +488,68 @@ def _attach_dynamic(linears: dict[str, nn.Linear], head: nn.Module, directory: P
         _switch(module, DynamicShortlistHead if module is head else DynamicInt8Linear, decode_rows)
         module.int8_packed = weights
     for group, weights in zip(groups, packed[len(alone) :]):
-        shared = SharedInput(weights, [linears[name].out_features for name in group])
+        shared = SharedInput(functools.partial(dynamic_product, packed=weights), [linears[name].out_features for name in group])
         for part, name in enumerate(group):
             _switch(linears[name], SharedInputInt8Linear, decode_rows)
             linears[name].shared, linears[name].part = shared, part  # type: ignore[assignment]
-    return len(usable)
+    return len(usable), usable
+
+
+def _attach_one_row(linears: dict[str, nn.Linear], head: nn.Module, directory: Path, int8_rows: dict[str, dict[str, torch.Tensor]]) -> None:
+    """Give the int8 linears their lowbit.c matrices for one-row products: the GGUF's Q4_K codes
+    where it has them, a 4-bit head (shortlisted as before), the int8 rows elsewhere (Q6_K's
+    tensors in the GGUF: llama.cpp reads those at 6.6 bits, not 4)."""
+    if _derived_file_ready(directory / LOWBIT_FILE):
+        stored = _read(directory / LOWBIT_FILE)
+    else:
+        stored = _derive_lowbit(linears, head, directory, int8_rows)
+    matrices = {}
+    for name, parts in stored.items():
+        module = linears.get(name)
+        if module is not None and isinstance(module, DynamicInt8Linear):
+            kind = "q4" if "q4" in parts else "q8"
+            matrices[name] = lowbit_kernel.Matrix(kind, parts[kind], module.out_features, module.in_features, parts.get("q8_scale"))
+    shared_groups: dict[int, list[SharedInputInt8Linear]] = {}
+    for name, matrix in matrices.items():
+        module = linears[name]
+        if isinstance(module, SharedInputInt8Linear):
+            shared_groups.setdefault(id(module.shared), []).append(module)
+        else:
+            module.one_row = lowbit_kernel.OneRowProduct([matrix])
+    names = {module: name for name, module in linears.items()}
+    for members in shared_groups.values():
+        members.sort(key=lambda m: m.part)
+        if len(members) != len(members[0].shared.sizes):
+            continue  # a member without its matrix: the group keeps fbgemm
+        product = lowbit_kernel.OneRowProduct([matrices[names[m]] for m in members])
+        shared = SharedInput(product, members[0].shared.sizes)
+        for member in members:
+            member.one_row = functools.partial(shared.product, part=member.part)
+
+
+def _derive_lowbit(
+    linears: dict[str, nn.Linear], head: nn.Module, directory: Path, int8_rows: dict[str, dict[str, torch.Tensor]]
+) -> dict[str, dict[str, torch.Tensor]]:
+    q4_codes = _read(directory / SIDE_FILE)
+    derived: dict[str, dict[str, torch.Tensor]] = {}
+    for name, module in linears.items():
+        if not lowbit_kernel.fits(module.out_features, module.in_features):
+            continue
+        shape = (module.out_features, module.in_features)
+        gguf = q4_codes.get(name)
+        if gguf is not None and module is not head:
+            packed = gguf["codes"]
+            codes = torch.stack([packed & 0xF, packed >> 4], dim=-1).reshape(packed.shape[0], -1)
+            if codes.shape == shape:
+                derived[name] = {"q4": lowbit_kernel.pack_q4(codes, gguf["scale"], gguf["offset"]).tiles}
+                continue
+        if module is head and module.weight.shape == shape:
+            derived[name] = {"q4": lowbit_kernel.pack_q4(*quantize_int4_groups(module.weight.detach())).tiles}
+        elif name in int8_rows:
+            matrix = lowbit_kernel.pack_q8(int8_rows[name]["int8"], int8_rows[name]["int8_scale"])
+            derived[name] = {"q8": matrix.tiles, "q8_scale": matrix.row_scale}
+    _keep(derived, directory / LOWBIT_FILE)
+    return derived
 
 
 def _prepack_all(weights: list[dict[str, torch.Tensor]]) -> list[torch.ScriptObject]:

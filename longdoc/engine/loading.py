@@ -85,7 +85,7 @@ def load_model(
     # to derive them. So the checkpoint is loaded as stored (bf16 for the presets) instead of
     # widened to fp32, and those weights are let go (the 1.5B summarizing: peak 10.8 -> 5.7 GB,
     # and no widening of 3.5 GB at each load).
-    lean = torch_device.type == "cpu" and kernel_for(dtype, weights) == "dynamic" and not keep_float
+    lean = torch_device.type == "cpu" and kernel_for(dtype, weights) in ("dynamic", "lowbit") and not keep_float
     try:
         with _quiet_transformers():
             model = _load_pretrained(source.directory, "auto" if lean else dtype).to(torch_device)
