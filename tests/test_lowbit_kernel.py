@@ -122,6 +122,8 @@ def test_auto_takes_the_kernel_for_steps_and_int8_keeps_fbgemm(monkeypatch: pyte
     assert kernel_for(torch.float32) == kernel_for(torch.bfloat16) == "lowbit"
     assert kernel_for(torch.float32, "int8") == "dynamic"
     assert decode_rows_for(torch.bfloat16, "lowbit") == decode_rows_for(torch.bfloat16, "dynamic")
+    monkeypatch.setattr(decode_weights, "cpu_has_amx", lambda: True)
+    assert kernel_for(torch.bfloat16) == "int4"  # AMX CPUs keep their path: the kernel is not measured there
 
 
 @needs_kernel
@@ -138,7 +140,7 @@ def test_one_row_steps_take_the_gguf_codes_and_prompts_keep_fbgemm(tmp_path: Pat
         got = layer(step)
         assert got.dtype == torch.bfloat16 and _relative(got, expected) < ROUNDING + 1e-2  # bf16 output too
         # Not fbgemm's product: the kernel did this step.
-        assert not torch.equal(got, layer.many_rows(step) + (0 if layer.bias is None else layer.bias))
+        assert not torch.equal(got, layer.low_bit(step) + (0 if layer.bias is None else layer.bias))
     assert torch.equal(model.head(step).argmax(-1), F.linear(step, model.head.weight).argmax(-1))
     # The carried Q4_K codes are the weights themselves: the step matches them to the activations' rounding.
     assert _relative(model.proj.one_row(step.float()), step.float() @ model.proj.weight.float().t()) < ROUNDING

@@ -20,6 +20,11 @@ measured with 2 threads, 1536x8960 projection, ms for 1 / 8 / 16 rows:
   `ALL_ROWS`).
 Otherwise (the int4 kernel) prompts keep the float weights.
 
+Where a C compiler is found, "auto" also gives every int8 linear a one-row product of our own
+(lowbit.c, `lowbit_kernel.py`): the GGUF's Q4_K codes (int8 rows where the GGUF has other formats,
+a 4-bit shortlisted head) against int8 activations, llama.cpp's arithmetic; decoding steps take it,
+prompts and batches keep fbgemm.
+
 The Q4_K codes are unpacked once, when the GGUF is converted, into `int4.safetensors` beside the
 model; the int8 rows and the head's codes are derived from the float weights at the first load and
 kept in `decode.safetensors` (quantizing them takes seconds); the dynamic kernel's int8 rows in
@@ -183,6 +188,7 @@ class DecodeLinear(nn.Linear):
 
     decode_rows: int  # 0 switches the low-bit path off
     weight_first: bool  # the float path was WeightFirstLinear's (fp32 on CPU)
+    one_row: Callable[[torch.Tensor], torch.Tensor] | None = None  # lowbit.c's product, where built
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.numel() // x.shape[-1]
@@ -190,10 +196,16 @@ class DecodeLinear(nn.Linear):
             if self.weight_first:
                 return weight_first_linear(x, self.weight, self.bias)
             return F.linear(x, self.weight, self.bias)
-        out = self.low_bit(x.reshape(rows, -1))
+        out = self.rows_product(x.reshape(rows, -1))
         if self.bias is not None:
             out = out + self.bias
         return out.reshape(*x.shape[:-1], self.out_features)
+
+    def rows_product(self, x: torch.Tensor) -> torch.Tensor:
+        """x (rows, in) -> (rows, out): one row (a decoding step) through `one_row` where set."""
+        if self.one_row is not None and len(x) == 1:
+            return self.one_row(x)
+        return self.low_bit(x)
 
     def low_bit(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -217,18 +229,11 @@ class Int8DecodeLinear(DecodeLinear):
 
 
 class DynamicInt8Linear(DecodeLinear):
-    """int8 rows against activations quantized on the fly (fbgemm's integer dot products); one row
-    (a decoding step) through `one_row` where it is set: lowbit.c's 4-bit x int8 product."""
+    """int8 rows against activations quantized on the fly (fbgemm's integer dot products)."""
 
     int8_packed: torch.ScriptObject
-    one_row: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def low_bit(self, x: torch.Tensor) -> torch.Tensor:
-        if self.one_row is not None and len(x) == 1:
-            return self.one_row(x)
-        return self.many_rows(x)
-
-    def many_rows(self, x: torch.Tensor) -> torch.Tensor:
         return dynamic_product(x, self.int8_packed)
 
 
@@ -285,7 +290,7 @@ class SharedInputInt8Linear(DynamicInt8Linear):
     shared: SharedInput
     part: int
 
-    def many_rows(self, x: torch.Tensor) -> torch.Tensor:
+    def low_bit(self, x: torch.Tensor) -> torch.Tensor:
         return self.shared.product(x, self.part)
 
 
@@ -295,8 +300,8 @@ class _Shortlisted(DecodeLinear):
     The token greedy decoding picks is the float head's; the other logits are close approximations
     (what sampling at a temperature sees)."""
 
-    def low_bit(self, x: torch.Tensor) -> torch.Tensor:
-        logits = super().low_bit(x)
+    def rows_product(self, x: torch.Tensor) -> torch.Tensor:
+        logits = super().rows_product(x)
         best = logits.topk(min(SHORTLIST, self.out_features), dim=-1).indices
         exact = (self.weight[best] @ x[:, :, None]).squeeze(-1)
         return logits.scatter(-1, best, exact.to(logits.dtype))
@@ -506,7 +511,7 @@ def _attach_one_row(linears: dict[str, nn.Linear], head: nn.Module, directory: P
     matrices = {}
     for name, parts in stored.items():
         module = linears.get(name)
-        if module is not None and isinstance(module, DynamicInt8Linear):
+        if isinstance(module, DynamicInt8Linear):
             kind = "q4" if "q4" in parts else "q8"
             matrices[name] = lowbit_kernel.Matrix(kind, parts[kind], module.out_features, module.in_features, parts.get("q8_scale"))
     shared_groups: dict[int, list[SharedInputInt8Linear]] = {}
