@@ -1,7 +1,7 @@
 """Decoding speed with the low-bit decoding weights (weights "auto") against the float weights and
 llama.cpp, same run.
 
-    python -m bench.decode [--models qwen2.5-1.5b,qwen2.5-0.5b] [--steps 32] [--weights auto|int8|int4] [--read TOKENS] [--apart]
+    python -m bench.decode [--models qwen2.5-1.5b,qwen2.5-0.5b] [--steps 32] [--weights auto|int8|int4|lowbit] [--read TOKENS] [--apart]
         [--batches 1,8] [--json-out FILE]
 
 Per preset and mode: milliseconds per decoding step after a 400-token prompt, one stream and 8
@@ -133,7 +133,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--home", type=Path, default=Path.home() / ".cache" / "longdoc")
     parser.add_argument("--json-out", type=Path)
-    parser.add_argument("--weights", default="auto", help="the low-bit mode measured as \"auto\": auto, int8 or int4")
+    parser.add_argument("--weights", default="auto", help="the low-bit mode measured as \"auto\": auto, int8, int4 or lowbit")
     parser.add_argument("--read", type=int, default=0, help="also time reading a prompt of this many tokens per mode (int8 reads prompts too)")
     parser.add_argument("--apart", action="store_true", help="first: int8's shared-input linears multiplied as one against apart")
     parser.add_argument("--batches", default="1,8", help="rows a step: 8 reads 8 prompts first (minutes in fp32)")

@@ -29,7 +29,7 @@ from longdoc.errors import ConfigError
 
 FILE_NAME = "longdoc.toml"
 BACKENDS = ("local", "openai")
-WEIGHTS = ("auto", "float", "int8", "int4")  # see engine/decode_weights.py
+WEIGHTS = ("auto", "float", "int8", "int4", "lowbit")  # see engine/decode_weights.py
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class ModelSettings:
     backend: str | None = None  # local or openai
     model: str | None = None  # local backend: preset, Hugging Face directory or .gguf
     device: str | None = None
-    weights: str | None = None  # "auto" (low-bit weights on the CPU: int8, int4 on AMX CPUs), "float", "int8", "int4"
+    weights: str | None = None  # "auto" (low-bit weights on the CPU: int8 + our kernel, int4 on AMX CPUs), "float", "int8", "int4", "lowbit"
     base_url: str | None = None  # openai backend
     api_model: str | None = None
     context_window: int | None = None  # None: the server's own, where it says

@@ -124,6 +124,7 @@ def test_auto_takes_the_kernel_for_steps_and_int8_keeps_fbgemm(monkeypatch: pyte
     assert decode_rows_for(torch.bfloat16, "lowbit") == decode_rows_for(torch.bfloat16, "dynamic")
     monkeypatch.setattr(decode_weights, "cpu_has_amx", lambda: True)
     assert kernel_for(torch.bfloat16) == "int4"  # AMX CPUs keep their path: the kernel is not measured there
+    assert kernel_for(torch.bfloat16, "lowbit") == "lowbit"  # unless asked for
 
 
 @needs_kernel

@@ -335,14 +335,15 @@ def kernel_for(dtype: torch.dtype, weights: str = "auto") -> str:
     Answers on the dev split with either kernel: the same bench/README.md section.
 
     "lowbit" is "dynamic" with one-row products (decoding steps) through lowbit.c's 4-bit x int8
-    kernel, where it builds: "auto" takes it there. The 1.5B's step on Zen 4: bench/README.md
+    kernel, where it builds: "auto" takes it there, and weights "lowbit" asks for it on AMX CPUs too
+    (with fbgemm where it does not build). The 1.5B's step on Zen 4: bench/README.md
     "A 4-bit kernel of our own"."""
     if weights == "int4" or weights == "float" or not dynamic_int8_available():
         return "int4"
     amx_bf16 = dtype == torch.bfloat16 and cpu_has_amx()
     if weights == "auto" and amx_bf16:
-        return "int4"
-    return "lowbit" if weights == "auto" and lowbit_kernel.library() is not None else "dynamic"
+        return "int4"  # the kernel is not measured on AMX CPUs yet: weights "lowbit" asks for it
+    return "lowbit" if weights in ("auto", "lowbit") and lowbit_kernel.library() is not None else "dynamic"
 
 
 @functools.cache
