@@ -172,3 +172,19 @@ def test_a_block_shares_one_quantized_row_and_reuses_its_derived_tiles(tmp_path:
     attach_decode_weights(other, tmp_path, decode_rows=rows, kernel="lowbit")
     row = x.reshape(1, COLS)
     assert torch.equal(other.self_attn.q_proj.one_row(row), attn.q_proj.one_row(row))
+
+
+@needs_kernel
+@pytest.mark.skipif(not dynamic_int8_available(), reason="torch has no x86 quantized kernels here")
+def test_tiles_of_another_shape_are_never_handed_to_the_kernel(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    model = _tiny_with_codes(tmp_path, torch.float32)
+    # A kept file from another model: proj's tiles a tile short, other's scales missing.
+    short = pack_q4(*quantize_int4_groups(torch.randn(48, COLS)))
+    int8 = pack_q8(*quantize_int8_rows(torch.randn(96, COLS)))
+    save_file({"proj.weight.q4": short.tiles, "other.weight.q8": int8.tiles}, str(tmp_path / LOWBIT_FILE), metadata={"format": "1"})
+    attach_decode_weights(model, tmp_path, decode_rows=decode_rows_for(torch.float32, "lowbit"), kernel="lowbit")
+    assert model.proj.one_row is None and model.other.one_row is None  # both keep fbgemm
+    step = torch.randn(1, COLS)
+    assert _relative(model.proj(step), F.linear(step, model.proj.weight, model.proj.bias)) < 4e-2

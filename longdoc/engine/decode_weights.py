@@ -514,7 +514,9 @@ def _attach_one_row(linears: dict[str, nn.Linear], head: nn.Module, directory: P
         module = linears.get(name)
         if isinstance(module, DynamicInt8Linear):
             kind = "q4" if "q4" in parts else "q8"
-            matrices[name] = lowbit_kernel.Matrix(kind, parts[kind], module.out_features, module.in_features, parts.get("q8_scale"))
+            matrix = lowbit_kernel.Matrix(kind, parts.get(kind, torch.empty(0)), module.out_features, module.in_features, parts.get("q8_scale"))
+            if matrix.whole:  # else this linear keeps fbgemm
+                matrices[name] = matrix
     shared_groups: dict[int, list[SharedInputInt8Linear]] = {}
     for name, matrix in matrices.items():
         module = linears[name]

@@ -105,6 +105,17 @@ class Matrix:
     def nbytes(self) -> int:
         return self.tiles.numel() + (0 if self.row_scale is None else self.row_scale.numel() * 4)
 
+    @property
+    def whole(self) -> bool:
+        """Whether the buffers hold exactly this shape's tiles: the kernel reads them unchecked, so
+        a stale or foreign file must never reach it."""
+        if self.kind not in _RECORD or not fits(self.rows, self.cols) or self.tiles.dtype != torch.uint8:
+            return False
+        expected = self.rows // ROWS * (self.cols // GROUP) * _RECORD[self.kind]
+        scales_ok = self.row_scale is None if self.kind == "q4" else (
+            self.row_scale is not None and self.row_scale.dtype == torch.float32 and self.row_scale.numel() == self.rows)
+        return self.tiles.is_contiguous() and self.tiles.numel() == expected and scales_ok
+
 
 def fits(rows: int, cols: int) -> bool:
     """Whether the kernel takes this shape (whole tiles and groups)."""
