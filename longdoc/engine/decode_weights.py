@@ -517,22 +517,21 @@ def _attach_one_row(linears: dict[str, nn.Linear], head: nn.Module, directory: P
             matrix = lowbit_kernel.Matrix(kind, parts.get(kind, torch.empty(0)), module.out_features, module.in_features, parts.get("q8_scale"))
             if matrix.whole:  # else this linear keeps fbgemm
                 matrices[name] = matrix
-    shared_groups: dict[int, list[SharedInputInt8Linear]] = {}
+    shared_groups: dict[int, list[tuple[SharedInputInt8Linear, lowbit_kernel.Matrix]]] = {}
     for name, matrix in matrices.items():
         module = linears[name]
         if isinstance(module, SharedInputInt8Linear):
-            shared_groups.setdefault(id(module.shared), []).append(module)
+            shared_groups.setdefault(id(module.shared), []).append((module, matrix))
         else:
             module.one_row = lowbit_kernel.OneRowProduct([matrix])
-    names = {module: name for name, module in linears.items()}
     for members in shared_groups.values():
-        members.sort(key=lambda m: m.part)
-        if len(members) != len(members[0].shared.sizes):
+        members.sort(key=lambda member: member[0].part)
+        sizes = members[0][0].shared.sizes
+        if len(members) != len(sizes):
             continue  # a member without its matrix: the group keeps fbgemm
-        product = lowbit_kernel.OneRowProduct([matrices[names[m]] for m in members])
-        shared = SharedInput(product, members[0].shared.sizes)
-        for member in members:
-            member.one_row = functools.partial(shared.product, part=member.part)
+        shared = SharedInput(lowbit_kernel.OneRowProduct([matrix for _, matrix in members]), sizes)
+        for module, _ in members:
+            module.one_row = functools.partial(shared.product, part=module.part)
 
 
 def _derive_lowbit(

@@ -102,10 +102,6 @@ class Matrix:
         self.row_scale = row_scale
 
     @property
-    def nbytes(self) -> int:
-        return self.tiles.numel() + (0 if self.row_scale is None else self.row_scale.numel() * 4)
-
-    @property
     def whole(self) -> bool:
         """Whether the buffers hold exactly this shape's tiles: the kernel reads them unchecked, so
         a stale or foreign file must never reach it."""
