@@ -227,11 +227,13 @@ def _answer_with_second_look(
                      sources=format_sources(sources, kind))
     if answer.supported:
         return answer
-    # A strict prompt makes small models refuse answerable questions too, and `verify` sets aside
-    # answers no passage holds; a second, plainer prompt over the best passages is trusted only
-    # when its answer passes the same check.
+    # Among many passages a small model can miss the one that answers, and `verify` sets aside
+    # answers no passage holds; the same prompt over the best few is trusted only when its answer
+    # passes the same check.
     few = best()
-    second = _answer(load_prompt("ask_recheck"), question, few, model, results, options, on_progress,
+    if few == sources:  # the same prompt again: the same reply
+        return answer
+    second = _answer(load_prompt("ask_answer"), question, few, model, results, options, on_progress,
                      "a second look", sources=format_sources(few, kind))
     if second.supported:
         return second
