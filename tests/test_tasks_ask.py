@@ -86,6 +86,9 @@ def test_an_unsupported_question_says_so(fake_model, tmp_path: Path) -> None:
         ("Behind the cabinet [9].", True, []),  # no such source: not a citation
         ("NOT IN DOCUMENT", False, []),
         ("Not in document.", False, []),
+        ("[1]. Not in DOCUMENT", False, []),  # a refusal with a citation before it
+        ("[2] NOT IN DOCUMENT.", False, []),
+        ("[2] The key is not in the document's cabinet.", True, [2]),
         ("", False, []),
     ],
 )

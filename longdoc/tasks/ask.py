@@ -38,6 +38,7 @@ from longdoc.tasks.steps import Step, run_steps, tracked
 # What the prompt tells the model to write when the passages do not hold the answer.
 NOT_FOUND_MARKER = "NOT IN DOCUMENT"
 _CITATION = re.compile(r"\[(\d+(?:\s*[,;，]\s*\d+)*)\]")
+_LEADING_CITATIONS = re.compile(r"^(?:\[\d+(?:\s*[,;，]\s*\d+)*\][.:,]?\s*)+")
 _PROMPT_MARGIN = 48  # chat template and source headers the template text does not show
 
 
@@ -412,7 +413,8 @@ def source_body(source: Source, kind: str) -> str:
 def interpret(question: str, text: str, sources: list[Source], model_name: str) -> Answer:
     """Read the model's reply: the not-found marker, and the [n] citations that name real sources."""
     reply = text.strip()
-    if not reply or reply.upper().startswith(NOT_FOUND_MARKER) or reply.upper().rstrip(".") == NOT_FOUND_MARKER:
+    bare = _LEADING_CITATIONS.sub("", reply).upper()  # "[1]. Not in DOCUMENT" still refuses (qwen2.5-0.5b)
+    if not bare or bare.startswith(NOT_FOUND_MARKER) or bare.rstrip(".") == NOT_FOUND_MARKER:
         return Answer(question, "", False, sources, [], model_name)
     cited: list[int] = []
     for group in _CITATION.findall(reply):
