@@ -179,7 +179,7 @@ def answer(document: Document, result: Answer, as_json: bool) -> None:
         return
     emit()
     if result.matched:
-        emit("Sources (matched to the answer's words; the model cited none):")
+        emit("Sources (found by the answer's words; the model cited none that holds them):")
     else:
         emit("Sources:" if result.cited else "Closest passages (not cited):")
     from longdoc.tasks.ask import excerpt

@@ -222,7 +222,7 @@ def test_ctrl_c_during_summarize_keeps_finished_steps(tmp_path: Path, monkeypatc
     [
         ("Behind the chart cabinet in the north office [1].", "Sources:"),
         # No [n] written: the passage holding the answer's words is cited, and the output says so.
-        ("Behind the chart cabinet in the north office.", "Sources (matched to the answer's words; the model cited none):"),
+        ("Behind the chart cabinet in the north office.", "Sources (found by the answer's words; the model cited none that holds them):"),
     ],
 )
 def test_ask_answers_with_sources_and_pages(reply: str, heading: str, tmp_path: Path, embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]

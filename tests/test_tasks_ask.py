@@ -287,6 +287,7 @@ def test_an_answer_citing_the_wrong_passage_is_cited_to_the_one_holding_its_word
     answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
     (number,) = answer.cited
     assert answer.supported and "chart cabinet" in answer.sources[number - 1].text
+    assert answer.matched and "[2]" not in answer.text  # the wrong citation is not shown to the reader
 
 
 def test_an_answer_copied_from_a_passage_about_something_else_is_refused(fake_model, tmp_path: Path) -> None:

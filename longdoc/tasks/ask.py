@@ -123,7 +123,7 @@ class Answer:
     cited: list[int]  # source numbers cited in the text, in first-cited order
     model: str
     timings: dict[str, float] = field(default_factory=dict)
-    matched: bool = False  # the citations were found by matching the reply's words; the model wrote none
+    matched: bool = False  # cited by the reply's words: the model cited no passage that holds them
     # A reply set aside because no passage holds its own words (see `verify`); kept for --json.
     unverified: str = ""
     # What the question names that the document never does, when that decided the refusal.
@@ -473,13 +473,19 @@ def verify(answer: Answer) -> Answer:
     if about:
         best, shared = _best_holder(own, about)
         if len(shared) >= 0.6 * len(own):
-            answer.cited, answer.matched = [best.number], True
-            return answer
+            return _recited(answer, [best.number])
     joined = _joined_holders(own, about) if len(own) >= 3 else []
     if joined:
-        answer.cited, answer.matched = sorted(s.number for s in joined), True
-        return answer
+        return _recited(answer, sorted(s.number for s in joined))
     return Answer(answer.question, "", False, answer.sources, [], answer.model, unverified=answer.text)
+
+
+def _recited(answer: Answer, numbers: list[int]) -> Answer:
+    """`answer` cited to the passages `numbers`, found by its words, without the [n] the model
+    wrote: those named passages that do not hold the answer, and a reader would follow them."""
+    answer.cited, answer.matched = numbers, True
+    answer.text = re.sub(r"\s+([.,;:。，；])", r"\1", _CITATION.sub("", answer.text)).strip()
+    return answer
 
 
 def on_topic(terms: list[str], passage: str, min_share: float = 0.25) -> bool:
