@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args()
     from longdoc.model.protocol import GenerationOptions
-    from longdoc.tasks.ask import NOT_FOUND_MARKER, AskOptions, format_sources
+    from longdoc.tasks.ask import AskOptions, format_sources, interpret
     from longdoc.tasks.prompts import parse_prompt
 
     probe = Probe(args)
@@ -41,7 +41,7 @@ def main() -> None:
             [template.render(question=item.question, sources=format_sources(passages, "text")) for item, passages in shown],
             options,
         )
-        refused = [reply.strip().upper().startswith(NOT_FOUND_MARKER) for reply in replies]
+        refused = [not interpret(item.question, reply, passages, args.model).supported for (item, passages), reply in zip(shown, replies)]
         done[path.stem] = {
             "template": template.sha256, "n": len(shown), "refused": sum(refused),
             "holds_reference": sum(contains(r, item.answers) for (item, _), r in zip(shown, replies)),

@@ -38,7 +38,7 @@ from longdoc.tasks.steps import Step, run_steps, tracked
 # What the prompt tells the model to write when the passages do not hold the answer.
 NOT_FOUND_MARKER = "NOT IN DOCUMENT"
 _CITATION = re.compile(r"\[(\d+(?:\s*[,;，]\s*\d+)*)\]")
-_LEADING_CITATIONS = re.compile(r"^(?:\[\d+(?:\s*[,;，]\s*\d+)*\][.:,]?\s*)+")
+_LEADING_CITATIONS = re.compile(rf"^(?:{_CITATION.pattern}[.:,]?\s*)+")
 _PROMPT_MARGIN = 48  # chat template and source headers the template text does not show
 
 
@@ -414,7 +414,7 @@ def interpret(question: str, text: str, sources: list[Source], model_name: str) 
     """Read the model's reply: the not-found marker, and the [n] citations that name real sources."""
     reply = text.strip()
     bare = _LEADING_CITATIONS.sub("", reply).upper()  # "[1]. Not in DOCUMENT" still refuses (qwen2.5-0.5b)
-    if not bare or bare.startswith(NOT_FOUND_MARKER) or bare.rstrip(".") == NOT_FOUND_MARKER:
+    if not bare or bare.startswith(NOT_FOUND_MARKER):
         return Answer(question, "", False, sources, [], model_name)
     cited: list[int] = []
     for group in _CITATION.findall(reply):
