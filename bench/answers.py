@@ -236,13 +236,12 @@ def memory_of(name: str, texts: dict[str, str], memories: dict[str, object], hom
 def shown_passages(model, document, memory, question: str):  # type: ignore[no-untyped-def]
     """The passages `longdoc ask` shows the model for `question`: its retrieval and packing, in
     retrieval's order, numbered 1.. (the probes of bench/rerank.py and bench/passage_pick.py)."""
-    from longdoc.tasks.ask import _PROMPT_MARGIN, AskOptions, select_passages
-    from longdoc.tasks.prompts import load_prompt, prompt_text
+    from longdoc.tasks.ask import AskOptions, answer_overhead, select_passages
 
     options = AskOptions()
     hits = memory.search(question, k=options.candidates)
-    overhead = model.count_tokens(prompt_text(load_prompt("ask_answer").render(sources="", question=question))) + _PROMPT_MARGIN
-    return select_passages(document, hits, model, model.context_window - overhead - options.answer_tokens, options.max_sources)
+    budget = model.context_window - answer_overhead(question, model) - options.answer_tokens
+    return select_passages(document, hits, model, budget, options.max_sources)
 
 
 class Probe:

@@ -287,7 +287,9 @@ def test_an_answer_citing_the_wrong_passage_is_cited_to_the_one_holding_its_word
     answer = ask(document, _memory(document), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
     (number,) = answer.cited
     assert answer.supported and "chart cabinet" in answer.sources[number - 1].text
-    assert answer.matched and "[2]" not in answer.text  # the wrong citation is not shown to the reader
+    # The reader is shown the passage holding the answer where the model named the wrong one.
+    assert answer.matched and number != 2 and re.findall(r"\[\d+\]", answer.text) == [f"[{number}]"]
+    assert answer.text.endswith(f"north office [{number}].")
 
 
 def test_an_answer_copied_from_a_passage_about_something_else_is_refused(fake_model, tmp_path: Path) -> None:
@@ -358,6 +360,37 @@ def test_two_passages_support_an_answer_only_when_each_holds_a_good_part(
     question = "What digits does the vault code of Brennan & Sons begin and end with?"
     answer = verify(Answer(question, reply, True, sources, list(cited), "fake"))
     assert (answer.supported, answer.cited) == expected
+
+
+@pytest.mark.parametrize(("passage", "question", "reply", "kept"), [
+    ("这座石屋于一九一一年建成，取名“留人亭”，供过往的人避雪。", "留人亭是哪一年建成的？", "留人亭是1911年建成的。[1]", True),
+    ("这座石屋于一九一一年建成，取名“留人亭”，供过往的人避雪。", "留人亭是哪一年建成的？", "留人亭是1921年建成的。[1]", False),
+    ("古道全长三百二十里，最高处是鹰嘴垭。", "古道全长多少里？", "古道全长320里。", True),
+    ("Hulu ordered the series as a straight-to-series order of ten episodes in 2016.",
+     "how many episodes did Hulu order for the series", "The order was for 10 episodes [1].", True),
+    ("Hulu ordered the series as a straight-to-series order of ten episodes in 2016.",
+     "how many episodes did Hulu order for the series", "The order was for 12 episodes [1].", False),
+])
+def test_a_number_the_reply_writes_in_digits_is_held_by_a_passage_that_spells_it(
+    passage: str, question: str, reply: str, kept: bool,
+) -> None:
+    from longdoc.tasks.ask import Answer, Source, verify
+
+    sources = [Source(1, passage, 0, len(passage), 1, 1, 1, 1, 1.0, (0,))]
+    answer = verify(Answer(question, reply, True, sources, [1] if "[1]" in reply else [], "fake"))
+    assert answer.supported is kept
+    assert answer.unverified == ("" if kept else reply)
+
+
+def test_a_chinese_question_asks_for_a_chinese_answer(fake_model, tmp_path: Path) -> None:
+    pages = ["雾溪镇的茶叶靠骡马运出山。马帮回程时，骡背上除了盐，还有布匹、铁器和书籍。" * 3]
+    document = Document(source="tea.txt", pages=(Page(1, pages[0]),))
+    model = fake_model(context_window=600, reply=lambda p: "马帮驮回了布匹、铁器和书籍。[1]")
+    ask(document, _memory(document), "马帮回程时驮回了什么？", model, ResultCache(tmp_path))
+    ask(_manual(), _memory(_manual()), "Where is the brass key to the lamp room?", model, ResultCache(tmp_path))
+    chinese, english = (str(prompt) for prompt in model.prompts)
+    assert "in Chinese, the language of the question" in chinese
+    assert "in the language of the question" in english and "Chinese" not in english
 
 
 def test_a_multiple_choice_answer_is_not_held_to_the_passages_words(fake_model, tmp_path: Path) -> None:

@@ -27,6 +27,8 @@ from longdoc.progress import OnProgress
 from longdoc.script import HAN
 from longdoc.tasks.choice import choose, options_of, stem_of
 from longdoc.tasks.cleanup import sentences, tidy
+from longdoc.tasks.language import reply_language
+from longdoc.tasks.numerals import numbers_as_digits
 from longdoc.tasks.pick import MOST, pick_scores
 from longdoc.tasks.prompts import PromptTemplate, load_prompt, prompt_text
 from longdoc.tasks.replan import replanned
@@ -142,10 +144,8 @@ def ask(
 ) -> Answer:
     """Answer `question` from the passages of `document` that its memory retrieves."""
     started = time.perf_counter()
-    prompt = load_prompt("ask_answer")
     hits = memory.search(question, k=options.candidates)
-    overhead = model.count_tokens(prompt_text(prompt.render(sources="", question=question))) + _PROMPT_MARGIN
-    budget = model.context_window - overhead - options.answer_tokens
+    budget = model.context_window - answer_overhead(question, model) - options.answer_tokens
     whole = whole_document(document, model, budget, options.max_sources) if options.whole_if_fits else []
     sources = whole or select_passages(document, hits, model, budget, options.max_sources)
     retrieved = time.perf_counter()
@@ -163,6 +163,12 @@ def ask(
     answer = _final_answer(document.kind, question, sources, best, model, results, options, on_progress)
     answer.timings = {"retrieve": retrieved - started, "answer": time.perf_counter() - retrieved}
     return answer
+
+
+def answer_overhead(question: str, model: Model) -> int:
+    """Tokens the answer prompt takes for `question` besides the passages."""
+    empty = load_prompt("ask_answer").render(sources="", question=question, language=reply_language(question))
+    return model.count_tokens(prompt_text(empty)) + _PROMPT_MARGIN
 
 
 def _ranked(
@@ -248,7 +254,7 @@ def _answer(
     options: AskOptions, on_progress: OnProgress | None = None, phase: str = "answering", **texts: str,
 ) -> Answer:
     """One answer from `prompt` rendered with the question and `texts` (the passages), cached."""
-    rendered = prompt.render(question=question, **texts)
+    rendered = prompt.render(question=question, language=reply_language(question), **texts)
     key = result_key("ask", model.name, prompt.sha256, options.answer_tokens, rendered)
     options_ = GenerationOptions(max_new_tokens=options.answer_tokens, batch_size=1)
     reading = model.count_tokens(prompt_text(rendered)) if on_progress is not None else 0
@@ -294,8 +300,7 @@ def _ask_by_scanning(
 ) -> Answer:
     """Read mode through the model's attention: every passage scored, the best answered from (a
     document that fits the answering window is given whole, as `ask` does)."""
-    overhead = model.count_tokens(prompt_text(load_prompt("ask_answer").render(sources="", question=question))) + _PROMPT_MARGIN
-    budget = model.context_window - overhead - options.answer_tokens
+    budget = model.context_window - answer_overhead(question, model) - options.answer_tokens
 
     read: list[list[float]] = []  # the ranking scores, once (scan, words if asked): the second look reuses them
 
@@ -481,10 +486,12 @@ def verify(answer: Answer) -> Answer:
 
 
 def _recited(answer: Answer, numbers: list[int]) -> Answer:
-    """`answer` cited to the passages `numbers`, found by its words, without the [n] the model
-    wrote: those named passages that do not hold the answer, and a reader would follow them."""
+    """`answer` cited to the passages `numbers`, found by its words. Each [n] the model wrote names
+    a passage that does not hold the answer, which a reader would follow: it becomes the found
+    citation in place, not deleted ("... according to the passage in [5]." would lose its end)."""
     answer.cited, answer.matched = numbers, True
-    answer.text = re.sub(r"\s+([.,;:。，；])", r"\1", _CITATION.sub("", answer.text)).strip()
+    found = f"[{', '.join(map(str, numbers))}]"
+    answer.text = _CITATION.sub(found, answer.text)
     return answer
 
 
@@ -547,8 +554,9 @@ _COMMON = frozenset(
 
 
 def _evidence(text: str) -> set[str]:
-    """A text's distinctive terms: words of 3+ letters, numbers (7-3-9-1 kept whole), Chinese character pairs."""
-    lowered = text.lower()
+    """A text's distinctive terms: words of 3+ letters, numbers (7-3-9-1 kept whole; written in words
+    or Chinese numerals, in digits), Chinese character pairs."""
+    lowered = numbers_as_digits(text.lower())
     words = re.findall(r"[a-z0-9]+(?:[-./:][a-z0-9]+)*", lowered)
     kept = {w for w in words if (len(w) > 2 or any(ch.isdigit() for ch in w)) and w not in _COMMON}
     runs = re.findall(f"[{HAN}]+", lowered)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from longdoc.script import HAN, HAN_CHARACTER
 from longdoc.tasks.cleanup import sentences
 from longdoc.tasks.language import detect_language
+from longdoc.tasks.numerals import CHINESE_DIGITS, ENGLISH_UNITS
 
 _SCALES = {
     "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12, "bn": 1e9,
@@ -39,12 +40,10 @@ _NUMBER = re.compile(
 _MONEY = re.compile(r"[$€£¥￥]\s*$")
 _SHARE = re.compile(r"\s?(?:%|％|percent\b|per cent\b|个百分点|成)")
 _NUMBER_WORDS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "first": 1,
+    **ENGLISH_UNITS, "twenty": 20, "first": 1,
     "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
     "ninth": 9, "tenth": 10, "once": 1, "twice": 2, "single": 1, "dozen": 12, "half": 2, "double": 2,
-    "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10,
+    **{digit: value for digit, value in CHINESE_DIGITS.items() if value}, "十": 10,
 }
 _SPELLED = max(value for value in _NUMBER_WORDS.values())
 _CAPITALISED = re.compile(r"(?<![A-Za-z0-9'’])[A-Z][A-Za-z]*(?:['’][A-Za-z]+)?")

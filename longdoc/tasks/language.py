@@ -39,6 +39,23 @@ def detect_language(text: str) -> str:
     return "zh" if letters and len(HAN_CHARACTER.findall(sample)) / letters >= 0.2 else "en"
 
 
+_KANA = re.compile("[\u3040-\u30ff]")
+_HANGUL = re.compile("[\uac00-\ud7af]")
+
+
+def reply_language(question: str) -> str:
+    """The language the answer prompts ask an answer in: named for a question in Chinese, Japanese
+    or Korean, whose English instructions around it pull a small model into English (told "in the
+    language of the question", qwen2.5-1.5b answered 3 of 30 CMRC questions in English)."""
+    if _KANA.search(question):
+        return "Japanese, the language of the question"
+    if _HANGUL.search(question):
+        return "Korean, the language of the question"
+    if detect_language(question) == "zh":
+        return "Chinese, the language of the question"
+    return "the language of the question"
+
+
 def language_name(code: str) -> str:
     """The language's name for a prompt: 'zh' -> 'Simplified Chinese'; unknown values as given."""
     return _NAMES.get(code.strip().lower(), code.strip())
