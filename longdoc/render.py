@@ -160,6 +160,7 @@ def answer(document: Document, result: Answer, as_json: bool) -> None:
                 "model": result.model,
                 "citations": result.cited,
                 "citations_matched": result.matched,
+                "citations_checked": result.checked,  # False: another language than the passages, nothing to look up
                 "unverified_answer": result.unverified,  # a reply set aside: no passage holds its words
                 "unmentioned": result.unmentioned,  # what the question names and the document never does
                 "sources": [{**asdict(s), "location": s.location(document.kind), "cited": s.number in result.cited}
@@ -178,7 +179,9 @@ def answer(document: Document, result: Answer, as_json: bool) -> None:
     if not shown:
         return
     emit()
-    if result.matched:
+    if not result.checked:
+        emit("Sources (as the model cited them; not checked: the answer is in another language than the passages):")
+    elif result.matched:
         emit("Sources (found by the answer's words; the model cited none that holds them):")
     else:
         emit("Sources:" if result.cited else "Closest passages (not cited):")

@@ -240,6 +240,19 @@ def test_ask_answers_with_sources_and_pages(reply: str, heading: str, tmp_path: 
     assert payload["sources"][0]["cited"] and "retrieve" in payload["timings"]
 
 
+def test_an_english_answer_about_a_chinese_document_is_shown_with_unchecked_sources(tmp_path: Path, embedder: FakeEmbedder, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "tea.txt"
+    path.write_text("马帮回程时，骡背上除了盐，还有布匹、铁器、红糖、药材和书籍。\n", encoding="utf-8")
+    fake = fake_model(context_window=800, reply=lambda prompt: "Cloth, iron tools, sugar, medicine and books [1].")
+    assert cli.run(["ask", str(path), "What did the caravans bring back besides salt?"], open_model=fake.open, embedder=embedder) == 0
+    answer, sources = capsys.readouterr().out.split("\n\nSources (as the model cited them; not checked: the answer is in another language than the passages):\n")
+    assert answer == "Cloth, iron tools, sugar, medicine and books [1]."
+    assert sources.startswith(f"[1] {path} line")
+    assert cli.run(["ask", str(path), "What did the caravans bring back besides salt?", "--json"], open_model=fake.open, embedder=embedder) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["supported"] and payload["citations"] == [1] and payload["citations_checked"] is False
+
+
 def test_ask_says_when_the_document_has_no_answer(tmp_path: Path, embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "ledger.txt"
     path.write_text(LEDGER)

@@ -382,6 +382,26 @@ def test_a_number_the_reply_writes_in_digits_is_held_by_a_passage_that_spells_it
     assert answer.unverified == ("" if kept else reply)
 
 
+@pytest.mark.parametrize(("reply", "cited", "expected"), [
+    ("The caravans brought back cloth, iron tools and books [2].", [2], (True, [2])),  # nothing to look up
+    ("It was built in 1911 [2].", [2], (True, [1])),  # the year stands in [1], written 一九一一
+    ("It was built in 1921 [1].", [1], (False, [])),  # a year no passage has
+])
+def test_an_english_answer_about_chinese_passages_is_checked_by_its_numbers(
+    reply: str, cited: list[int], expected: tuple[bool, list[int]],
+) -> None:
+    from longdoc.tasks.ask import Answer, Source, verify
+
+    texts = ["这座石屋于一九一一年建成，取名“留人亭”，供过往的人避雪。",
+             "马帮回程时，骡背上除了盐，还有布匹、铁器、红糖、药材和书籍。"]
+    sources = [Source(n, text, 0, len(text), n, n, 1, 1, 1.0, (n,)) for n, text in enumerate(texts, 1)]
+    answer = verify(Answer("What did the mule caravans carry home, and when was the shelter built?", reply, True,
+                           sources, list(cited), "fake"))
+    assert (answer.supported, answer.cited) == expected
+    assert answer.unverified == ("" if expected[0] else reply)
+    assert answer.checked is (reply != "The caravans brought back cloth, iron tools and books [2].")
+
+
 def test_a_chinese_question_asks_for_a_chinese_answer(fake_model, tmp_path: Path) -> None:
     pages = ["雾溪镇的茶叶靠骡马运出山。马帮回程时，骡背上除了盐，还有布匹、铁器和书籍。" * 3]
     document = Document(source="tea.txt", pages=(Page(1, pages[0]),))

@@ -24,10 +24,10 @@ from longdoc.memory.index import DocumentMemory, Hit
 from longdoc.memory.lexical import Vocabulary, tokenize
 from longdoc.model.protocol import GenerationOptions, Model, NextTokenScorer, PassageScorer
 from longdoc.progress import OnProgress
-from longdoc.script import HAN
+from longdoc.script import HAN, HAN_CHARACTER
 from longdoc.tasks.choice import choose, options_of, stem_of
 from longdoc.tasks.cleanup import sentences, tidy
-from longdoc.tasks.language import reply_language
+from longdoc.tasks.language import detect_language, reply_language
 from longdoc.tasks.numerals import numbers_as_digits
 from longdoc.tasks.pick import MOST, pick_scores
 from longdoc.tasks.prompts import PromptTemplate, load_prompt, prompt_text
@@ -126,6 +126,9 @@ class Answer:
     model: str
     timings: dict[str, float] = field(default_factory=dict)
     matched: bool = False  # cited by the reply's words: the model cited no passage that holds them
+    # False where nothing in the answer could be looked up in its passages (another language, no
+    # numbers): its citations are the model's alone.
+    checked: bool = True
     # A reply set aside because no passage holds its own words (see `verify`); kept for --json.
     unverified: str = ""
     # What the question names that the document never does, when that decided the refusal.
@@ -468,6 +471,8 @@ def verify(answer: Answer) -> Answer:
     own = _own_terms(answer)
     if not own:
         return answer
+    if _across_languages(answer):
+        return _numbers_held(answer, {term for term in own if any(ch.isdigit() for ch in term)})
     terms = question_terms(answer.question)
     about = [s for s in answer.sources if on_topic(terms, s.text)]
     cited = [s for s in answer.sources if s.number in answer.cited]
@@ -482,6 +487,30 @@ def verify(answer: Answer) -> Answer:
     joined = _joined_holders(own, about) if len(own) >= 3 else []
     if joined:
         return _recited(answer, sorted(s.number for s in joined))
+    return Answer(answer.question, "", False, answer.sources, [], answer.model, unverified=answer.text)
+
+
+def _across_languages(answer: Answer) -> bool:
+    """Whether a question and its answer without Chinese stand on Chinese passages, whose words
+    they cannot share: a reader of Chinese sources asking in English."""
+    if HAN_CHARACTER.search(answer.question) or HAN_CHARACTER.search(answer.text):
+        return False
+    return detect_language("\n".join(s.text for s in answer.sources)) == "zh"
+
+
+def _numbers_held(answer: Answer, numbers: set[str]) -> Answer:
+    """An answer in another language than its passages, checked by what both write alike: its
+    numbers (一九一一 holds 1911) must stand in a passage it cites, or in one other, which it is then
+    cited to; else it is set aside. One without numbers is kept as the model cited it, marked
+    unchecked: nothing in it can be looked up, and the passages it cites are shown for the reader."""
+    if not numbers:
+        answer.checked = False
+        return answer
+    if any(numbers <= _evidence(s.text) for s in answer.sources if s.number in answer.cited):
+        return answer
+    holder = next((s for s in answer.sources if numbers <= _evidence(s.text)), None)
+    if holder is not None:
+        return _recited(answer, [holder.number])
     return Answer(answer.question, "", False, answer.sources, [], answer.model, unverified=answer.text)
 
 
