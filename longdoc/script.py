@@ -10,8 +10,11 @@ import re
 # Han ideographs: CJK Unified Ideographs Extension A, the Unified Ideographs and the Compatibility
 # Ideographs, the blocks Chinese text uses.
 HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# Hiragana and katakana; hangul syllables.
+KANA = "\u3040-\u30ff"
+HANGUL = "\uac00-\ud7af"
 # Han with kana and hangul syllables: the scripts written without spaces between words.
-CJK = "\u3040-\u30ff" + HAN + "\uac00-\ud7af"
+CJK = KANA + HAN + HANGUL
 # CJK symbols and punctuation (、。「」) and the half- and full-width forms (，！（）).
 CJK_PUNCTUATION = "\u3000-\u303f\uff00-\uffef"
 

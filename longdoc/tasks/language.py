@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from longdoc.script import HAN, HAN_CHARACTER
+from longdoc.script import HAN, HAN_CHARACTER, HANGUL, KANA
 
 _LETTER = re.compile(r"[^\W\d_]")
 
@@ -39,8 +39,8 @@ def detect_language(text: str) -> str:
     return "zh" if letters and len(HAN_CHARACTER.findall(sample)) / letters >= 0.2 else "en"
 
 
-_KANA = re.compile("[\u3040-\u30ff]")
-_HANGUL = re.compile("[\uac00-\ud7af]")
+_KANA = re.compile(f"[{KANA}]")
+_HANGUL = re.compile(f"[{HANGUL}]")
 
 
 def reply_language(question: str) -> str:
