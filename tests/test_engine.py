@@ -228,6 +228,22 @@ def test_prompts_of_unlike_lengths_are_read_apart_then_decoded_together(kind: st
     assert read_groups([6, 90, 41, 88]) == [[1, 3], [2], [0]]
 
 
+def test_a_prompt_given_twice_is_read_once() -> None:
+    model = tiny_model("qwen2")
+    reader = SegmentReader(model, SegmentCacheConfig(sinks=4, window=160, segment=16))
+    torch.manual_seed(3)
+    one, other = (torch.randint(1, VOCAB, (n,)).tolist() for n in (90, 30))
+    greedy = GenerationOptions(max_new_tokens=8, batch_size=4)
+    read: list[int] = []
+    outputs = generate_tokens(reader, [one, other, one, one], greedy, eos_ids={0}, pad_id=0, on_read=read.append)
+    alone = [generate_tokens(reader, [p], greedy, eos_ids={0}, pad_id=0)[0] for p in (one, other)]
+    assert outputs == [alone[0], alone[1], alone[0], alone[0]]
+    assert sum(read) == 90 + 30  # each read alone (60 tokens of padding), the copies not at all
+    sampled = GenerationOptions(max_new_tokens=8, batch_size=4, temperature=1.5, seed=1)
+    samples = generate_tokens(reader, [one] * 4, sampled, eos_ids={0}, pad_id=0)
+    assert len({tuple(s) for s in samples}) > 1  # copies of one memory still sample apart
+
+
 def test_read_groups_keep_padding_small() -> None:
     assert read_groups([100, 98, 97, 99]) == [[0, 3, 1, 2]]
     assert read_groups([516, 290, 214, 141]) == [[0], [1], [2], [3]]

@@ -103,8 +103,14 @@ def _read_apart(
     reader: SegmentReader, prompts: Sequence[Sequence[int]], pad_id: int, on_read: Callable[[int], None] | None
 ) -> tuple[SegmentCache, torch.Tensor, list[int]]:
     """The prompts read in passes of similar length (`read_groups`) and their memories stacked into
-    one batch: that memory, the logits (B, V) after each row's last token, and each row's prompt index."""
-    groups = read_groups([len(p) for p in prompts])
+    one batch: that memory, the logits (B, V) after each row's last token, and each row's prompt index.
+
+    A prompt given more than once (samples of one question) is read once and its memory copied
+    to each row: reading is most of a short answer's cost on a CPU."""
+    first: dict[tuple[int, ...], int] = {}
+    twin = [first.setdefault(tuple(p), i) for i, p in enumerate(prompts)]  # row -> its first copy
+    unique = sorted(set(twin))
+    groups = [[unique[i] for i in group] for group in read_groups([len(prompts[i]) for i in unique])]
     caches, logits = [], []
     for group in groups:
         input_ids, valid = left_pad([prompts[i] for i in group], pad_id)  # (b, T) each
@@ -114,7 +120,14 @@ def _read_apart(
         logits.append(reader.read(cache, input_ids, valid, on_segment))  # (b, V)
         caches.append(cache)
     caches[0].stack(caches[1:])
-    return caches[0], torch.cat(logits), [i for group in groups for i in group]
+    read = [i for group in groups for i in group]
+    if len(read) == len(prompts):
+        return caches[0], torch.cat(logits), read
+    row_of = {index: row for row, index in enumerate(read)}
+    order = sorted(range(len(prompts)), key=lambda i: row_of[twin[i]])  # copies beside their original
+    rows = torch.tensor([row_of[twin[i]] for i in order])
+    caches[0].select_rows(rows.to(reader.device))
+    return caches[0], torch.cat(logits)[rows.to(logits[0].device)], order
 
 
 def read_groups(lengths: Sequence[int]) -> list[list[int]]:
