@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
 # Pages are joined with a blank line so paragraph splitting never glues two pages together.
 PAGE_SEPARATOR = "\n\n"
+# A Markdown heading line; HTML's <h1>-<h6> are read into the same form (ingest/html.py).
+_HEADING = re.compile(r"(?m)^(#{1,6})[ \t]+(\S[^\n]*?)[ \t#]*$")
+_LEADING_HEADINGS = re.compile(r"(?:\s*#{1,6}[ \t]+[^\n]*(?:\n|$))*")
+# A section is named by its last two headings (a page title above them would repeat in every
+# passage header), each cut to a readable length.
+_SECTION_DEPTH, _TITLE_CHARS = 2, 80
 
 
 class TextSpan:
@@ -82,6 +89,29 @@ class Document:
     def line_at(self, offset: int) -> int:
         """1-based line number of character `offset` of `text`."""
         return bisect.bisect_left(self._newlines, offset) + 1
+
+    @cached_property
+    def _sections(self) -> tuple[tuple[int, ...], tuple[str, ...]]:
+        """Where each heading line starts, and the section it opens ("Records › Team › Game")."""
+        starts: list[int] = []
+        names: list[str] = []
+        path: list[tuple[int, str]] = []  # (level, title) of the headings enclosing this point
+        for match in _HEADING.finditer(self.text):
+            level = len(match.group(1))
+            path = [(lvl, title) for lvl, title in path if lvl < level] + [(level, match.group(2)[:_TITLE_CHARS])]
+            starts.append(match.start())
+            names.append(" › ".join(title for _, title in path[-_SECTION_DEPTH:]))
+        return tuple(starts), tuple(names)
+
+    def section_at(self, offset: int) -> str:
+        """The section holding character `offset`, by the headings before it (a passage that opens
+        with headings stands under them); "" before any heading or in a document without them."""
+        starts, names = self._sections
+        if not starts:
+            return ""
+        body = _LEADING_HEADINGS.match(self.text, offset)
+        index = bisect.bisect_right(starts, body.end() if body else offset) - 1
+        return names[index] if index >= 0 else ""
 
     def pages_and_lines(self, start: int, end: int) -> tuple[int, int, int, int]:
         """(page_start, page_end, line_start, line_end) of `text[start:end]`, as a `TextSpan` holds them."""

@@ -188,7 +188,8 @@ def answer(document: Document, result: Answer, as_json: bool) -> None:
     from longdoc.tasks.ask import excerpt
 
     for source in shown:
-        emit(f"[{source.number}] {document.source} {source.location(document.kind)}: {excerpt(source.text, result.question)}")
+        section = f" ({source.section})" if source.section else ""
+        emit(f"[{source.number}] {document.source} {source.location(document.kind)}{section}: {excerpt(source.text, result.question)}")
 
 
 def translated(paragraph: TranslatedParagraph) -> None:

@@ -240,6 +240,19 @@ def test_ask_answers_with_sources_and_pages(reply: str, heading: str, tmp_path: 
     assert payload["sources"][0]["cited"] and "retrieve" in payload["timings"]
 
 
+def test_ask_names_the_section_of_an_html_pages_source(tmp_path: Path, embedder: FakeEmbedder, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "station.html"
+    path.write_text("<html><body><h1>Keeper's log</h1><h2>Winter</h2><h3>Keys</h3>"
+                    "<p>The brass key to the lamp room hangs behind the chart cabinet.</p></body></html>")
+    fake = fake_model(context_window=800, reply=lambda prompt: "Behind the chart cabinet [1].")
+    assert cli.run(["ask", str(path), "Where does the brass key to the lamp room hang?"], open_model=fake.open, embedder=embedder) == 0
+    cited = capsys.readouterr().out.split("\n\nSources:\n")[1]
+    assert cited.startswith(f"[1] {path} line") and " (Winter › Keys): " in cited
+    assert cli.run(["ask", str(path), "Where does the brass key to the lamp room hang?", "--json"], open_model=fake.open, embedder=embedder) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["sources"][0]["section"] == "Winter › Keys"
+
+
 def test_an_english_answer_about_a_chinese_document_is_shown_with_unchecked_sources(tmp_path: Path, embedder: FakeEmbedder, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "tea.txt"
     path.write_text("马帮回程时，骡背上除了盐，还有布匹、铁器、红糖、药材和书籍。\n", encoding="utf-8")

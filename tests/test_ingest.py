@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from longdoc import errors
+from longdoc.document import Document, Page
 from longdoc.ingest import read_document
 
 # Real sentences, long enough to be a document, short enough to make detection hard.
@@ -318,10 +319,27 @@ def test_html_is_reduced_to_visible_text_with_breaks(tmp_path: Path) -> None:
     doc = read_document(write(tmp_path, "page.html", PAGE.encode()))
     assert doc.kind == "html"
     assert doc.text == (
-        "Tom & Jerry\n\nThe keeper climbs the stairs.\n\nfirst\nsecond\n\nLine one\nline two <b> 中文"
+        "# Tom & Jerry\n\nThe keeper climbs the stairs.\n\nfirst\nsecond\n\nLine one\nline two <b> 中文"
     )
     for hidden in ("Ignored title", "color", "secret"):
         assert hidden not in doc.text
+
+
+def test_html_headings_become_markdown_headings_that_name_a_passages_section() -> None:
+    page = ("<h1> Records </h1><p>Intro.</p><h2>Players</h2><h3>Game</h3><p>13 by Curry.</p>"
+            "<h2>Team records</h2><h3>Game</h3><p>58 by the Braves.</p><h2></h2><p>End.</p>")
+    doc = read_document("-", stdin=io.BytesIO(f"<html><body>{page}</body></html>".encode()))
+    assert doc.text.startswith("# Records\n\nIntro.\n\n## Players\n\n### Game\n\n13 by Curry.")
+    assert "\n#\n" not in doc.text and not doc.text.endswith("#")  # an empty heading leaves no mark
+    assert doc.section_at(doc.text.index("13 by")) == "Players › Game"  # the last two: the title is every passage's
+    assert doc.section_at(doc.text.index("58 by")) == "Team records › Game"
+    assert doc.section_at(doc.text.index("Intro")) == "Records"
+    assert doc.section_at(0) == "Records"
+
+
+def test_a_document_without_headings_has_no_sections() -> None:
+    doc = Document(source="x", pages=(Page(1, "Plain text.\n\n#hashtag is not a heading."),))
+    assert doc.section_at(len(doc.text) - 1) == ""
 
 
 def test_html_is_sniffed_without_extension() -> None:

@@ -687,3 +687,15 @@ def test_a_liking_for_the_first_place_would_pick_the_decoy_in_one_order_alone() 
     assert as_retrieved.index(max(as_retrieved)) == 0  # one order alone picks the decoy
     totals = order_totals([as_retrieved, reversed_], [[0, 1, 2], [2, 1, 0]])
     assert totals.index(max(totals)) == 2
+
+
+def test_a_passage_carries_the_section_it_stands_under(fake_model, tmp_path: Path) -> None:
+    players = " ".join(f"Player record {n}: {n + 10} by a guard in a game." for n in range(40))
+    teams = " ".join(f"Team record {n}: {n + 50} by a club in a quarter." for n in range(40))
+    text = f"# Records\n\n## Players\n\n### Game\n\n{players}\n\n## Teams\n\n### Quarter\n\n{teams}"
+    document = Document(source="records.md", pages=(Page(1, text),), kind="markdown")
+    model = fake_model(context_window=700, reply=lambda p: NOT_FOUND_MARKER)
+    answer = ask(document, _memory(document), "Which club holds team record 7 in a quarter?", model, ResultCache(tmp_path))
+    sections = {s.section for s in answer.sources}
+    assert "Teams › Quarter" in sections and sections <= {"Players › Game", "Teams › Quarter"}
+    assert all(("Team record" in s.text) == (s.section == "Teams › Quarter") for s in answer.sources if "## Teams" not in s.text)

@@ -1,4 +1,5 @@
-"""Reduce an HTML page to its readable text, keeping paragraph and line breaks."""
+"""Reduce an HTML page to its readable text, keeping paragraph and line breaks, and its headings
+as Markdown's "## Title" lines (a passage's section is found from them: Document.section_at)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ _PARAGRAPH = frozenset(
 )  # fmt: skip
 _LINE = frozenset({"br", "li", "tr", "dt", "dd", "caption", "figcaption", "option"})
 _CELL = frozenset({"td", "th"})
+_HEADING = {f"h{level}": "#" * level + " " for level in range(1, 7)}
 
 _WHITESPACE = re.compile(r"\s+")
 _BLANK_LINES = re.compile(r"\n{3,}")
+_EMPTY_HEADING = re.compile(r"(?m)^#+$")
 
 
 class _TextExtractor(HTMLParser):
@@ -37,6 +40,8 @@ class _TextExtractor(HTMLParser):
         elif tag == "pre":
             self._pre_depth += 1
         self._break(tag)
+        if tag in _HEADING and not self._skip_depth:
+            self.parts.append(_HEADING[tag])
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _CELL:
@@ -57,7 +62,7 @@ class _TextExtractor(HTMLParser):
         # Outside <pre>, runs of whitespace are one space, as a browser renders them, and none
         # is kept at the start of a line.
         text = _WHITESPACE.sub(" ", data)
-        if not self.parts or self.parts[-1].endswith(("\n", "\t")):
+        if not self.parts or self.parts[-1].endswith(("\n", "\t", "# ")):
             text = text.lstrip(" ")
         if text:
             self.parts.append(text)
@@ -75,4 +80,4 @@ def html_to_text(markup: str) -> str:
     parser.feed(markup)
     parser.close()
     lines = (line.rstrip() for line in "".join(parser.parts).split("\n"))
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip("\n")
+    return _BLANK_LINES.sub("\n\n", _EMPTY_HEADING.sub("", "\n".join(lines))).strip("\n")

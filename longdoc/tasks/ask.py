@@ -112,6 +112,7 @@ class Source(TextSpan):
     line_end: int
     score: float  # what ranked it: the best retrieval score among its chunks, or the model's attention (scan.py)
     chunks: tuple[int, ...]  # chunk indices it covers
+    section: str = ""  # the headings it stands under ("Team records › Game"), where the document has them
 
 
 @dataclass
@@ -405,6 +406,7 @@ def _source(document: Document, number: int, span: _Span) -> Source:
     return Source(
         number, document.text[span.start : span.end].strip(), span.start, span.end,
         *document.pages_and_lines(span.start, span.end), span.score, tuple(span.chunks),
+        document.section_at(span.start),
     )
 
 
@@ -414,7 +416,9 @@ def format_sources(sources: list[Source], kind: str) -> str:
 
 
 def source_body(source: Source, kind: str) -> str:
-    """A passage as the prompt shows it after its number: where it is, then its text."""
+    """A passage as the prompt shows it after its number: where it is, then its text. Its section
+    is left to the reader's source list: in the header too it cost 8% a question and moved no
+    answer (bench/README.md "Answers")."""
     return f"({source.location(kind)})\n{source.text}"
 
 
