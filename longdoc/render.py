@@ -185,11 +185,15 @@ def answer(document: Document, result: Answer, as_json: bool) -> None:
         emit("Sources (found by the answer's words; the model cited none that holds them):")
     else:
         emit("Sources:" if result.cited else "Closest passages (not cited):")
-    from longdoc.tasks.ask import excerpt
+    from longdoc.tasks.ask import excerpt, excerpt_offset
 
     for source in shown:
-        section = f" ({source.section})" if source.section else ""
-        emit(f"[{source.number}] {document.source} {source.location(document.kind)}{section}: {excerpt(source.text, result.question)}")
+        # The section of the sentence shown, not of the passage's start: a passage can run on
+        # into the next section, where the cited sentence stands.
+        lead = len(document.text[source.start : source.end]) - len(document.text[source.start : source.end].lstrip())
+        section = document.section_at(source.start + lead + excerpt_offset(source.text, result.question))
+        named = f" ({section})" if section else ""
+        emit(f"[{source.number}] {document.source} {source.location(document.kind)}{named}: {excerpt(source.text, result.question)}")
 
 
 def translated(paragraph: TranslatedParagraph) -> None:

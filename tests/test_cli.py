@@ -253,6 +253,16 @@ def test_ask_names_the_section_of_an_html_pages_source(tmp_path: Path, embedder:
     assert payload["sources"][0]["section"] == "Winter › Keys"
 
 
+def test_a_cited_passage_running_over_two_sections_is_named_by_the_shown_sentences(tmp_path: Path, embedder: FakeEmbedder, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "log.md"
+    path.write_text("# Log\n\n## Winter\n\nSnow closed the coast road for days.\n\n## Keys\n\n"
+                    "The brass key to the lamp room hangs behind the chart cabinet.\n")
+    fake = fake_model(context_window=800, reply=lambda prompt: "Behind the chart cabinet [1].")
+    assert cli.run(["ask", str(path), "Where does the brass key to the lamp room hang?"], open_model=fake.open, embedder=embedder) == 0
+    cited = capsys.readouterr().out.split("\n\nSources:\n")[1]
+    assert " (Log › Keys): " in cited and "brass key" in cited
+
+
 def test_an_english_answer_about_a_chinese_document_is_shown_with_unchecked_sources(tmp_path: Path, embedder: FakeEmbedder, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "tea.txt"
     path.write_text("马帮回程时，骡背上除了盐，还有布匹、铁器、红糖、药材和书籍。\n", encoding="utf-8")

@@ -41,6 +41,7 @@ from longdoc.tasks.steps import Step, run_steps, tracked
 NOT_FOUND_MARKER = "NOT IN DOCUMENT"
 _CITATION = re.compile(r"\[(\d+(?:\s*[,;，]\s*\d+)*)\]")
 _LEADING_CITATIONS = re.compile(rf"^(?:{_CITATION.pattern}[.:,]?\s*)+")
+_HEADING_MARK = re.compile(r" (?=#{1,6} )")  # where a flattened Markdown heading begins
 _PROMPT_MARGIN = 48  # chat template and source headers the template text does not show
 
 
@@ -600,9 +601,28 @@ def excerpt(text: str, question: str, width: int = 160) -> str:
     """The part of a passage to show next to its citation: the sentence sharing most words (or
     Chinese character pairs) with the question, widened to about `width` characters."""
     flat = " ".join(text.split())
-    wanted = _evidence(question)
-    pieces = [p for p in sentences(flat) if p.strip()] or [flat]
-    best = max(pieces, key=lambda piece: len(wanted & _evidence(piece)))
-    start = max(0, min(flat.index(best), len(flat) - width))
+    start = max(0, min(_best_sentence(flat, question), len(flat) - width))
     snippet = flat[start : start + width]
     return ("..." if start else "") + snippet + ("..." if start + width < len(flat) else "")
+
+
+def excerpt_offset(text: str, question: str) -> int:
+    """Where in `text` the sentence `excerpt` shows begins (its section is the one to name)."""
+    flat = " ".join(text.split())
+    kept = len(flat[: _best_sentence(flat, question)].replace(" ", ""))  # characters before it, spaces aside
+    seen = 0
+    for index, char in enumerate(text):
+        if not char.isspace():
+            if seen == kept:
+                return index
+            seen += 1
+    return 0
+
+
+def _best_sentence(flat: str, question: str) -> int:
+    """Where in `flat` (whitespace runs made single spaces) the sentence sharing most of the
+    question's terms begins."""
+    wanted = _evidence(question)
+    # A heading has no full stop: it starts a piece of its own, not the end of the sentence before.
+    pieces = [q for p in sentences(flat) for q in _HEADING_MARK.split(p) if q.strip()] or [flat]
+    return flat.index(max(pieces, key=lambda piece: len(wanted & _evidence(piece))))
