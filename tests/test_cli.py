@@ -240,27 +240,25 @@ def test_ask_answers_with_sources_and_pages(reply: str, heading: str, tmp_path: 
     assert payload["sources"][0]["cited"] and "retrieve" in payload["timings"]
 
 
-def test_ask_names_the_section_of_an_html_pages_source(tmp_path: Path, embedder: FakeEmbedder, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "station.html"
-    path.write_text("<html><body><h1>Keeper's log</h1><h2>Winter</h2><h3>Keys</h3>"
-                    "<p>The brass key to the lamp room hangs behind the chart cabinet.</p></body></html>")
+@pytest.mark.parametrize(
+    "name, text, section, starts_in",
+    [
+        ("station.html", "<html><body><h1>Keeper's log</h1><h2>Winter</h2><h3>Keys</h3>"
+         "<p>The brass key to the lamp room hangs behind the chart cabinet.</p></body></html>", "Winter › Keys", "Winter › Keys"),
+        # One passage running over two sections: named by the one its shown sentence stands in.
+        ("log.md", "# Log\n\n## Winter\n\nSnow closed the coast road for days.\n\n## Keys\n\n"
+         "The brass key to the lamp room hangs behind the chart cabinet.\n", "Log › Keys", "Log › Winter"),
+    ],
+)
+def test_ask_names_the_section_a_cited_source_stands_in(name: str, text: str, section: str, starts_in: str, tmp_path: Path, embedder: FakeEmbedder, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / name
+    path.write_text(text)
     fake = fake_model(context_window=800, reply=lambda prompt: "Behind the chart cabinet [1].")
     assert cli.run(["ask", str(path), "Where does the brass key to the lamp room hang?"], open_model=fake.open, embedder=embedder) == 0
     cited = capsys.readouterr().out.split("\n\nSources:\n")[1]
-    assert cited.startswith(f"[1] {path} line") and " (Winter › Keys): " in cited
+    assert cited.startswith(f"[1] {path} line") and f" ({section}): " in cited and "brass key" in cited
     assert cli.run(["ask", str(path), "Where does the brass key to the lamp room hang?", "--json"], open_model=fake.open, embedder=embedder) == 0
-    payload = json.loads(capsys.readouterr().out)
-    assert payload["sources"][0]["section"] == "Winter › Keys"
-
-
-def test_a_cited_passage_running_over_two_sections_is_named_by_the_shown_sentences(tmp_path: Path, embedder: FakeEmbedder, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "log.md"
-    path.write_text("# Log\n\n## Winter\n\nSnow closed the coast road for days.\n\n## Keys\n\n"
-                    "The brass key to the lamp room hangs behind the chart cabinet.\n")
-    fake = fake_model(context_window=800, reply=lambda prompt: "Behind the chart cabinet [1].")
-    assert cli.run(["ask", str(path), "Where does the brass key to the lamp room hang?"], open_model=fake.open, embedder=embedder) == 0
-    cited = capsys.readouterr().out.split("\n\nSources:\n")[1]
-    assert " (Log › Keys): " in cited and "brass key" in cited
+    assert json.loads(capsys.readouterr().out)["sources"][0]["section"] == starts_in  # --json: where the passage starts
 
 
 def test_an_english_answer_about_a_chinese_document_is_shown_with_unchecked_sources(tmp_path: Path, embedder: FakeEmbedder, fake_model, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
