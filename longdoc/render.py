@@ -190,8 +190,7 @@ def answer(document: Document, result: Answer, as_json: bool) -> None:
     for source in shown:
         # The section of the sentence shown, not of the passage's start: a passage can run on
         # into the next section, where the cited sentence stands.
-        lead = len(document.text[source.start : source.end]) - len(document.text[source.start : source.end].lstrip())
-        section = document.section_at(source.start + lead + excerpt_offset(source.text, result.question))
+        section = document.section_at(source.start + excerpt_offset(document.text[source.start : source.end], result.question))
         named = f" ({section})" if section else ""
         emit(f"[{source.number}] {document.source} {source.location(document.kind)}{named}: {excerpt(source.text, result.question)}")
 
