@@ -264,8 +264,12 @@ class Probe:
             if item.key in seen:
                 continue
             started = time.perf_counter()
-            document, memory = memory_of(item.document, self.texts, self._memories, self.args.index_home)
+            document, memory = self.memory(item)
             yield item, document, shown_passages(self.model, document, memory, item.question), started
+
+    def memory(self, item):  # type: ignore[no-untyped-def]
+        """The document `item` is asked of, and its memory (built the first time)."""
+        return memory_of(item.document, self.texts, self._memories, self.args.index_home)
 
     def keep(self, row: dict) -> None:  # type: ignore[type-arg]
         self.done["rows"].append(row)
