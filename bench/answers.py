@@ -276,6 +276,18 @@ class Probe:
         write_json_atomic(self.args.json_out, {**self.done, "model": self.args.model, "cpu": cpu_model()})
 
 
+def answer_prompt(template, question: str, passages):  # type: ignore[no-untyped-def]
+    """`template` (an answer prompt) for `question` over `passages`, numbered as they stand, as
+    `ask` renders it; a template from before the reply language was named takes none."""
+    from longdoc.tasks.ask import format_sources
+    from longdoc.tasks.language import reply_language
+
+    values = {"question": question, "sources": format_sources(passages, "text")}
+    if "language" in template.variables:
+        values["language"] = reply_language(question)
+    return template.render(**values)
+
+
 def probe_parser(name: str, doc: str | None, tasks: str):  # type: ignore[no-untyped-def]
     """The options the passage-ranking probes share; each adds its own."""
     parser = script_parser(name, doc)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bench.answers import Probe, contains, probe_parser
+from bench.answers import Probe, answer_prompt, contains, probe_parser
 from bench.harness import cpu_model, write_json_atomic
 
 
@@ -37,7 +37,7 @@ def main() -> None:
             continue
         template = parse_prompt(path.stem, path.read_text(encoding="utf-8"))
         started = time.perf_counter()
-        replies = probe.model.generate([_rendered(template, item.question, passages) for item, passages in shown], options)
+        replies = probe.model.generate([answer_prompt(template, item.question, passages) for item, passages in shown], options)
         refused = [not interpret(item.question, reply, passages, args.model).supported for (item, passages), reply in zip(shown, replies)]
         done[path.stem] = {
             "template": template.sha256, "n": len(shown), "refused": sum(refused),
@@ -48,17 +48,6 @@ def main() -> None:
         write_json_atomic(args.json_out, {**probe.done, "model": args.model, "cpu": cpu_model()})
         print(f"{path.stem}: first look refused {sum(refused)} of {len(shown)}, "
               f"{done[path.stem]['holds_reference']} hold a reference", flush=True)
-
-
-def _rendered(template, question: str, passages) -> object:  # type: ignore[no-untyped-def]
-    """The answer prompt `template` for `question` over `passages`, as `ask` renders it."""
-    from longdoc.tasks.ask import format_sources
-    from longdoc.tasks.language import reply_language
-
-    values = {"question": question, "sources": format_sources(passages, "text")}
-    if "language" in template.variables:  # templates from before the reply language was named take none
-        values["language"] = reply_language(question)
-    return template.render(**values)
 
 
 if __name__ == "__main__":

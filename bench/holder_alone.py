@@ -5,12 +5,12 @@ passages reaches past it.
     python -m bench.holder_alone --tasks nq --limit 30 --json-out bench/results/holder_alone_nq.json
 
 For each answerable question of bench/answers.py, the passages `longdoc ask` shows (its retrieval,
-its packing, in retrieval's order) are put to the model with `ask`'s answer prompt three ways:
-as shown; the first passage holding a reference moved to the front ("holder first"); and that
-passage alone ("holder alone"); and, alone, the chunk of the whole document that holds a reference
-and ranks best among the first 100 hits of its search ("document holder alone": retrieval made
-perfect, as far as it can tell the chunks holding a reference apart). The replies are decoded in batches (greedy, `ask`'s token limit)
-and counted when they hold a reference. Only the first look: no second look, no support check
+its packing, in retrieval's order) are put to the model with `ask`'s answer prompt four ways: as
+shown; the first passage holding a reference moved to the front ("holder first"); that passage
+alone ("holder alone"); and, alone, the chunk of the whole document that holds a reference and
+ranks best among the first 100 hits of its search ("document holder alone": retrieval made
+perfect, as far as it can tell the chunks holding a reference apart). The replies are decoded in
+batches (greedy, `ask`'s token limit) and counted when they hold a reference. Only the first look: no second look, no support check
 (bench/answers.py scores the whole path). A question with no holder among the shown passages
 counts as a miss in the arms that need one.
 """
@@ -21,7 +21,7 @@ import json
 import time
 from dataclasses import replace
 
-from bench.answers import Probe, contains, probe_parser
+from bench.answers import Probe, answer_prompt, contains, probe_parser
 from bench.harness import cpu_model, write_json_atomic
 
 ARMS = ("as_shown", "holder_first", "holder_alone", "document_holder_alone")
@@ -36,8 +36,7 @@ def main() -> None:
         report(json.loads(args.json_out.read_text())["arms"])
         return
     from longdoc.model.protocol import GenerationOptions
-    from longdoc.tasks.ask import AskOptions, answer_overhead, format_sources, select_passages
-    from longdoc.tasks.language import reply_language
+    from longdoc.tasks.ask import AskOptions, answer_overhead, select_passages
     from longdoc.tasks.prompts import load_prompt
 
     probe = Probe(args)
@@ -56,9 +55,7 @@ def main() -> None:
             continue
         started = time.perf_counter()
         given = found if arm == "document_holder_alone" else [_arranged(arm, item.answers, passages) for item, passages in shown]
-        prompts = [prompt.render(question=item.question, language=reply_language(item.question),
-                                 sources=format_sources(passages, "text"))
-                   for (item, _), passages in zip(shown, given)]
+        prompts = [answer_prompt(prompt, item.question, passages) for (item, _), passages in zip(shown, given)]
         asked = [i for i, passages in enumerate(given) if passages]
         replies = dict(zip(asked, probe.model.generate([prompts[i] for i in asked], options)))
         right = [contains(replies.get(i, ""), item.answers) for i, (item, _) in enumerate(shown)]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from bench.answers import Probe, contains, probe_parser
+from bench.answers import Probe, answer_prompt, contains, probe_parser
 from bench.harness import cpu_model, write_json_atomic
 
 
@@ -51,9 +51,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args()
     from longdoc.model.protocol import GenerationOptions
-    from longdoc.tasks.ask import AskOptions, attribute, format_sources, interpret, verify
+    from longdoc.tasks.ask import AskOptions, attribute, interpret, verify
     from longdoc.tasks.cleanup import tidy
-    from longdoc.tasks.language import reply_language
     from longdoc.tasks.prompts import load_prompt
     from longdoc.tasks.ask import _own_terms
 
@@ -64,8 +63,7 @@ def main() -> None:
     for item, _, passages, started in probe.pending():
         orders = rotations(len(passages), args.orders)
         shown = [[replace(passages[i], number=n) for n, i in enumerate(order, 1)] for order in orders]
-        prompts = [template.render(question=item.question, language=reply_language(item.question),
-                                   sources=format_sources(s, "text")) for s in shown]
+        prompts = [answer_prompt(template, item.question, s) for s in shown]
         replies = probe.model.generate(prompts, greedy)
         if args.samples:  # copies of retrieval's order, read once (engine/generation.py), sampled
             replies += probe.model.generate([prompts[0]] * args.samples, replace(sampled, seed=len(probe.done["rows"])))

@@ -19,7 +19,7 @@ import json
 import time
 from dataclasses import replace
 
-from bench.answers import Probe, contains, probe_parser
+from bench.answers import Probe, answer_prompt, contains, probe_parser
 from bench.harness import cpu_model, write_json_atomic
 from bench.order_vote import agree, winner
 
@@ -31,17 +31,15 @@ def main() -> None:
         report(json.loads(args.json_out.read_text())["rows"])
         return
     from longdoc.model.protocol import GenerationOptions
-    from longdoc.tasks.ask import AskOptions, _own_terms, attribute, format_sources, interpret, verify
+    from longdoc.tasks.ask import AskOptions, _own_terms, attribute, interpret, verify
     from longdoc.tasks.cleanup import tidy
-    from longdoc.tasks.language import reply_language
     from longdoc.tasks.prompts import load_prompt
 
     probe = Probe(args)
     template = load_prompt("ask_answer")
     for item, _, passages, started in probe.pending():
         alone = [[replace(p, number=1)] for p in passages]
-        prompts = [template.render(question=item.question, language=reply_language(item.question),
-                                   sources=format_sources(given, "text")) for given in alone]
+        prompts = [answer_prompt(template, item.question, given) for given in alone]
         options = GenerationOptions(max_new_tokens=AskOptions().answer_tokens, batch_size=len(prompts))
         replies = probe.model.generate(prompts, options)
         answers = [verify(attribute(interpret(item.question, tidy(r), given, args.model))) for r, given in zip(replies, alone)]
